@@ -1,0 +1,443 @@
+/**
+ * The reader side of a channel buffer: the consuming read behind read(),
+ * sendfile() and relay_subbufs_consumed, readiness for poll(), and counters.
+ * Pure code.
+ *
+ * Readers serialise among themselves with READ_LOCK (never taken by a
+ * writer), so two readers never get the same bytes. A reader commits what it
+ * copied with a compare-and-swap of CONSUMED: if a writer in overwrite mode
+ * took the sub-buffer over meanwhile, the swap fails and the copy is thrown
+ * away, so no torn or mixed data is ever returned; the loss shows in stats.
+ */
+import {
+  BufferMemory,
+  C_BYTES,
+  C_CONSUMED,
+  C_CORR_BYTES,
+  C_CORR_MSGS,
+  C_DROP_FULL,
+  C_DROP_REENTRANT,
+  C_DROP_TOOBIG,
+  C_MSGS,
+  C_OVER_BYTES,
+  C_OVER_MSGS,
+  C_OVERWRITTEN,
+  C_PADDING,
+  C_PRODUCED,
+  C_READ_BYTES,
+  CLOSED,
+  CONSUMED,
+  CONSUMED_HELD,
+  COUNT,
+  EVENTS,
+  GEN,
+  MAPPED,
+  OFFS,
+  PRODUCED,
+  READ_BYTES,
+  READ_LOCK,
+  READ_MSGS,
+  READ_SUBBUF,
+  RESERVE,
+  SEQ_MASK,
+  STALLED,
+  STATS_SEQ,
+  WAITERS,
+  add64,
+  read64,
+  seqAdd,
+  seqDiff,
+  seqNext,
+  seqWrap,
+  slotMsgs,
+  slotPadding,
+  slotReserve,
+} from './layout.js';
+
+/** Per-buffer counters, all exact once the buffer is quiet. */
+export interface BufferStats {
+  /** Messages accepted (including reservations once published). */
+  messagesWritten: number;
+  /** Message bytes accepted (headers and padding excluded). */
+  bytesWritten: number;
+  /** Messages dropped because the buffer was full (no-overwrite mode). */
+  droppedFull: number;
+  /** Messages dropped because they were larger than a sub-buffer. */
+  droppedTooBig: number;
+  /** Messages dropped because they were written from inside subbufStart of the same buffer. */
+  droppedReentrant: number;
+  subbufsProduced: number;
+  /** Sub-buffers consumed by read, sendfile or relaySubbufsConsumed. */
+  subbufsConsumed: number;
+  /** Sub-buffers overwritten before they were read (overwrite mode). */
+  subbufsOverwritten: number;
+  /** Messages lost to overwriting (those read before the overwrite are not counted). */
+  messagesOverwritten: number;
+  bytesOverwritten: number;
+  /** Padding bytes left at the end of finished sub-buffers. */
+  paddingBytes: number;
+  /** Bytes copied out by read and sendfile. */
+  bytesRead: number;
+  /** Finished sub-buffers not yet consumed. */
+  subbufsReady: number;
+  stalled: boolean;
+  closed: boolean;
+  mapped: number;
+}
+
+const SPINS = 1000;
+
+export class BufferReader {
+  readonly mem: BufferMemory;
+  private readonly ctrl: Int32Array;
+  private readonly u32: Uint32Array;
+  private readonly wrap: number;
+  // Last snapshot of the current sub-buffer (see snapshot()).
+  private snapEnd = 0;
+  private snapCount = 0;
+
+  constructor(mem: BufferMemory) {
+    this.mem = mem;
+    this.ctrl = mem.ctrl;
+    this.u32 = mem.u32;
+    this.wrap = seqWrap(mem.nSubbufs);
+  }
+
+  /**
+   * Copies readable bytes into dest from `at` on and consumes them: finished
+   * sub-buffers without their padding, then the current sub-buffer up to the
+   * last published message. Returns the number of bytes copied. A dest large
+   * enough for what is available always ends on a message boundary.
+   */
+  readInto(dest: Uint8Array, at = 0): number {
+    this.lock();
+    try {
+      return this.readLocked(dest, at, true);
+    } finally {
+      this.unlock();
+    }
+  }
+
+  /**
+   * Reads and consumes everything readable (up to maxBytes) into a new
+   * array. Without maxBytes the result holds whole messages only: data that
+   * arrives during the read and does not fit is left for the next read.
+   */
+  read(maxBytes?: number): Uint8Array | null {
+    this.lock();
+    try {
+      const available = this.available();
+      if (available === 0) return null;
+      // Slack of one sub-buffer: the current sub-buffer may grow while we read.
+      const size = Math.min(maxBytes ?? Infinity, available + this.mem.subbufSize);
+      const dest = new Uint8Array(size);
+      const n = this.readLocked(dest, 0, maxBytes !== undefined);
+      return n === 0 ? null : dest.subarray(0, n);
+    } finally {
+      this.unlock();
+    }
+  }
+
+  /** Counts a mapping (mmap) of this buffer in or out. */
+  mapped(delta: 1 | -1): void {
+    Atomics.add(this.ctrl, MAPPED, delta);
+  }
+
+  /** Oldest finished, unconsumed sub-buffer (as a slot index) and how many follow it. */
+  ready(): { first: number; count: number } {
+    const consumed = Atomics.load(this.ctrl, CONSUMED) & SEQ_MASK;
+    const count = Math.min(seqDiff(Atomics.load(this.ctrl, PRODUCED), consumed, this.wrap), this.mem.nSubbufs);
+    return { first: consumed % this.mem.nSubbufs, count };
+  }
+
+  /** Padding bytes at the end of a finished sub-buffer (by slot index). */
+  padding(slot: number): number {
+    return Atomics.load(this.ctrl, slotPadding(this.mem.nSubbufs, slot));
+  }
+
+  /** Bytes a read would return now (a lower bound while writers run). */
+  available(): number {
+    const c = this.ctrl;
+    const { nSubbufs: n, subbufSize: size } = this.mem;
+    const consumed = Atomics.load(c, CONSUMED) & SEQ_MASK;
+    const produced = Atomics.load(c, PRODUCED);
+    const ready = Math.min(seqDiff(produced, consumed, this.wrap), n);
+    let total = 0;
+    let cursor = consumed;
+    for (let i = 0; i < ready; i++, cursor = seqNext(cursor, this.wrap)) {
+      total += size - Atomics.load(c, slotPadding(n, cursor % n));
+    }
+    if (ready > 0) total -= Math.min(Atomics.load(c, READ_BYTES), total);
+    if (ready === 0 && this.snapshot(produced)) {
+      total += Math.max(0, this.snapEnd - (consumed % n) * size - Atomics.load(c, READ_BYTES));
+    }
+    return total;
+  }
+
+  /** poll's POLLIN: at least one finished sub-buffer is unconsumed. */
+  hasReadySubbufs(): boolean {
+    const consumed = Atomics.load(this.ctrl, CONSUMED) & SEQ_MASK;
+    return seqDiff(Atomics.load(this.ctrl, PRODUCED), consumed, this.wrap) > 0;
+  }
+
+  get closed(): boolean {
+    return Atomics.load(this.ctrl, CLOSED) === 1;
+  }
+
+  /** The event counter a poller waits on (see waitEvent). */
+  events(): number {
+    return Atomics.load(this.ctrl, EVENTS);
+  }
+
+  /**
+   * Resolves when an event (sub-buffer boundary, flush, reset, close) happens
+   * after `seen` was read from events(), or after timeoutMs.
+   */
+  async waitEvent(seen: number, timeoutMs: number): Promise<boolean> {
+    const c = this.ctrl;
+    Atomics.add(c, WAITERS, 1);
+    try {
+      const r = Atomics.waitAsync(c, EVENTS, seen, timeoutMs);
+      const outcome = r.async ? await r.value : r.value;
+      return outcome !== 'timed-out';
+    } finally {
+      Atomics.sub(c, WAITERS, 1);
+    }
+  }
+
+  /**
+   * relay_subbufs_consumed: marks n finished sub-buffers consumed, clamped (as
+   * the kernel does) to the number produced and not yet consumed. Returns how
+   * many were actually consumed.
+   */
+  subbufsConsumed(n: number): number {
+    this.lock();
+    try {
+      const c = this.ctrl;
+      for (let spins = 0; ; spins++) {
+        const consumed = Atomics.load(c, CONSUMED);
+        if (consumed & CONSUMED_HELD) {
+          this.spin(spins);
+          continue;
+        }
+        this.noticeOverwrite(consumed);
+        const ready = seqDiff(Atomics.load(c, PRODUCED), consumed, this.wrap);
+        const take = Math.min(n, ready);
+        const next = seqAdd(consumed, take, this.wrap);
+        if (Atomics.compareExchange(c, CONSUMED, consumed, next) !== consumed) continue;
+        if (take > 0) this.advance(next, take);
+        return take;
+      }
+    } finally {
+      this.unlock();
+    }
+  }
+
+  /** Runs fn while holding the read lock, so no reader is mid-copy (used by reset). */
+  exclusive<T>(fn: () => T): T {
+    this.lock();
+    try {
+      return fn();
+    } finally {
+      this.unlock();
+    }
+  }
+
+  /** Zeroes the reader side; called by the writer's reset while it holds the buffer lock. */
+  clear(): void {
+    const c = this.ctrl;
+    for (const at of [CONSUMED, READ_SUBBUF, READ_BYTES, READ_MSGS]) Atomics.store(c, at, 0);
+    for (let at = C_CONSUMED; at < C_CORR_BYTES + 2; at++) c[at] = 0;
+  }
+
+  /** Per-buffer counters as one consistent snapshot. */
+  stats(): BufferStats {
+    this.lock();
+    try {
+      const consumed = Atomics.load(this.ctrl, CONSUMED);
+      if (!(consumed & CONSUMED_HELD)) this.noticeOverwrite(consumed);
+      return this.statsLocked();
+    } finally {
+      this.unlock();
+    }
+  }
+
+  // ---------------------------------------------------------------- internals
+
+  /** With split false, a chunk that does not fit whole stays for the next read. */
+  private readLocked(dest: Uint8Array, at: number, split: boolean): number {
+    const c = this.ctrl;
+    const data = this.mem.data;
+    const { nSubbufs: n, subbufSize: size } = this.mem;
+    let pos = at;
+    for (let spins = 0; pos < dest.length && spins < SPINS; ) {
+      const consumed = Atomics.load(c, CONSUMED);
+      if (consumed & CONSUMED_HELD) {
+        this.spin(spins++); // a writer is deciding whether to overwrite the oldest sub-buffer
+        continue;
+      }
+      this.noticeOverwrite(consumed);
+      const produced = Atomics.load(c, PRODUCED);
+      const slot = consumed % n;
+      const base = slot * size;
+      const finished = seqDiff(produced, consumed, this.wrap) > 0;
+      let end: number;
+      let msgs: number;
+      if (finished) {
+        end = base + size - Atomics.load(c, slotPadding(n, slot));
+        msgs = Atomics.load(c, slotMsgs(n, slot));
+      } else {
+        if (!this.snapshot(produced)) break;
+        end = this.snapEnd;
+        msgs = this.snapCount;
+        if (end < base || end > base + size) break;
+      }
+      const readBytes = c[READ_BYTES]!;
+      const start = base + readBytes;
+      if (start >= end && !finished) break;
+      if (!split && end - start > dest.length - pos) break;
+      const take = Math.max(0, Math.min(end - start, dest.length - pos));
+      if (take > 0) dest.set(data.subarray(start, start + take), pos);
+      const whole = start + take >= end;
+      const next = finished && whole ? seqNext(consumed, this.wrap) : consumed;
+      // Commit: fails if a writer took this sub-buffer over while we copied.
+      if (Atomics.compareExchange(c, CONSUMED, consumed, next) !== consumed) {
+        spins++;
+        continue;
+      }
+      pos += take;
+      add64(this.u32, C_READ_BYTES, take);
+      if (next !== consumed) {
+        this.advance(next, 1);
+      } else {
+        c[READ_BYTES] = readBytes + take;
+        c[READ_MSGS] = whole ? msgs : -1;
+      }
+    }
+    return pos - at;
+  }
+
+  /**
+   * A consistent (end offset, message count) of the current sub-buffer, in
+   * snapEnd / snapCount. False when the writer is stalled, or busy for longer
+   * than a few spins (then the current sub-buffer is simply not read yet).
+   */
+  private snapshot(produced: number): boolean {
+    const c = this.ctrl;
+    for (let spins = 0; spins < SPINS; spins++) {
+      const gen = Atomics.load(c, GEN);
+      const k = Atomics.load(c, COUNT);
+      if (k < 0) continue;
+      if (Atomics.load(c, STALLED)) return false;
+      const end = Atomics.load(c, OFFS + (k & 3));
+      const k2 = Atomics.load(c, COUNT);
+      // Slot k & 3 is rewritten only by the fourth write after k; two later publishes are harmless.
+      if (k2 >= 0 && k2 - k <= 2 && k2 >= k && Atomics.load(c, GEN) === gen && Atomics.load(c, PRODUCED) === produced) {
+        this.snapEnd = end;
+        this.snapCount = k;
+        return true;
+      }
+    }
+    return false;
+  }
+
+  /**
+   * The writer moves CONSUMED past the read cursor only when it overwrites
+   * that sub-buffer: what we had read of it was delivered, so it is taken
+   * off the writer's overwritten counts.
+   */
+  private noticeOverwrite(consumed: number): void {
+    const c = this.ctrl;
+    if (consumed === c[READ_SUBBUF]) return;
+    const readBytes = c[READ_BYTES]!;
+    if (readBytes > 0) {
+      const slot = c[READ_SUBBUF]! % this.mem.nSubbufs;
+      add64(this.u32, C_CORR_MSGS, Math.max(0, c[READ_MSGS]!));
+      add64(this.u32, C_CORR_BYTES, Math.max(0, readBytes - c[slotReserve(this.mem.nSubbufs, slot)]!));
+    }
+    c[READ_SUBBUF] = consumed;
+    c[READ_BYTES] = 0;
+    c[READ_MSGS] = 0;
+  }
+
+  private advance(next: number, subbufs: number): void {
+    const c = this.ctrl;
+    c[READ_SUBBUF] = next;
+    c[READ_BYTES] = 0;
+    c[READ_MSGS] = 0;
+    add64(this.u32, C_CONSUMED, subbufs);
+  }
+
+  private statsLocked(): BufferStats {
+    const c = this.ctrl;
+    const u = this.u32;
+    const { nSubbufs: n, subbufSize: size } = this.mem;
+    for (let spins = 0; ; spins++) {
+      const seq = Atomics.load(c, STATS_SEQ);
+      const gen = Atomics.load(c, GEN);
+      const k = Atomics.load(c, COUNT);
+      if (seq & 1 || (k < 0 && spins < SPINS)) {
+        this.spin(spins);
+        continue;
+      }
+      const stalled = Atomics.load(c, STALLED) === 1;
+      const produced = Atomics.load(c, PRODUCED);
+      // Messages and bytes of the current sub-buffer are not in the counters until it is finished.
+      let curMsgs = 0;
+      let curBytes = 0;
+      if (!stalled && k >= 0) {
+        curMsgs = k;
+        curBytes = Atomics.load(c, OFFS + (k & 3)) - (produced % n) * size - Atomics.load(c, RESERVE);
+      }
+      const s: BufferStats = {
+        messagesWritten: read64(u, C_MSGS) + curMsgs,
+        bytesWritten: read64(u, C_BYTES) + curBytes,
+        droppedFull: read64(u, C_DROP_FULL),
+        droppedTooBig: read64(u, C_DROP_TOOBIG),
+        droppedReentrant: read64(u, C_DROP_REENTRANT),
+        subbufsProduced: read64(u, C_PRODUCED),
+        subbufsConsumed: read64(u, C_CONSUMED),
+        subbufsOverwritten: read64(u, C_OVERWRITTEN),
+        messagesOverwritten: read64(u, C_OVER_MSGS) - read64(u, C_CORR_MSGS),
+        bytesOverwritten: Math.max(0, read64(u, C_OVER_BYTES) - read64(u, C_CORR_BYTES)),
+        paddingBytes: read64(u, C_PADDING),
+        bytesRead: read64(u, C_READ_BYTES),
+        subbufsReady: seqDiff(produced, Atomics.load(c, CONSUMED) & SEQ_MASK, this.wrap),
+        stalled,
+        closed: Atomics.load(c, CLOSED) === 1,
+        mapped: Atomics.load(c, MAPPED),
+      };
+      const stable =
+        Atomics.load(c, STATS_SEQ) === seq && Atomics.load(c, GEN) === gen && Atomics.load(c, COUNT) === k;
+      if (stable || spins >= SPINS) return s;
+    }
+  }
+
+  private lock(): void {
+    const c = this.ctrl;
+    for (let spins = 0; Atomics.compareExchange(c, READ_LOCK, 0, 1) !== 0; spins++) {
+      if (spins > 64) {
+        try {
+          Atomics.wait(c, READ_LOCK, 1, 1);
+        } catch {
+          /* a thread that may not block keeps spinning */
+        }
+      }
+    }
+  }
+
+  private unlock(): void {
+    Atomics.store(this.ctrl, READ_LOCK, 0);
+    Atomics.notify(this.ctrl, READ_LOCK, 1);
+  }
+
+  private spin(spins: number): void {
+    if (spins > 64) {
+      try {
+        Atomics.wait(this.ctrl, WAITERS, -1, 0.02); // a short sleep: WAITERS is never -1
+      } catch {
+        /* keep spinning */
+      }
+    }
+  }
+}

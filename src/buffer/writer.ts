@@ -1,0 +1,437 @@
+/**
+ * The writer side of a channel buffer: relay_write, relay_reserve and the
+ * sub-buffer switch, over the shared memory of layout.ts. Pure code.
+ *
+ * Publication protocol. The COUNT word is both the publish word and the
+ * buffer's lock:
+ *  - the fast path (one writer thread per buffer) copies the message, stores
+ *    its end in OFFS[(k+1) & 3] and publishes it with one compare-and-swap of
+ *    COUNT from k to k+1. No lock is taken.
+ *  - everything else (switch, drop accounting, flush from another thread,
+ *    reset, close, every write to a global buffer) first swaps COUNT to -1,
+ *    which makes an in-flight fast path fail its compare-and-swap and retry.
+ *    The bytes it had copied lie past the published end and are never read.
+ * A reader pairs COUNT with OFFS[COUNT & 3]; the four slots let it finish its
+ * snapshot while the writer publishes two more messages.
+ */
+import {
+  BufferMemory,
+  C_BYTES,
+  C_CONSUMED,
+  C_DROP_FULL,
+  C_DROP_REENTRANT,
+  C_DROP_TOOBIG,
+  C_MSGS,
+  C_OVER_BYTES,
+  C_OVER_MSGS,
+  C_OVERWRITTEN,
+  C_PADDING,
+  C_PRODUCED,
+  CLOSED,
+  CONSUMED,
+  CONSUMED_HELD,
+  COUNT,
+  EVENTS,
+  GEN,
+  LIMIT,
+  OFFS,
+  PENDING,
+  PRODUCED,
+  RESERVE,
+  SLOT_ARRAYS,
+  SEQ_MASK,
+  STALLED,
+  STATS_SEQ,
+  WAITERS,
+  add64,
+  seqDiff,
+  seqNext,
+  seqWrap,
+  slotMsgs,
+  slotPadding,
+  slotReserve,
+} from './layout.js';
+import { RelayError } from '../errors.js';
+
+/** The spec's subbuf_start, bound to one buffer by the channel. Returns whether to switch. */
+export type SubbufStart = (subbuf: Uint8Array, prevSubbuf: Uint8Array | null, prevPadding: number) => boolean | number;
+
+
+/** Messages of at most this many bytes are copied byte by byte: TypedArray.set has a fixed cost per call. */
+const SMALL_COPY = 48;
+const SPINS_BEFORE_SLEEP = 64;
+
+let canSleep = true;
+/** Backs off while another thread holds the buffer lock. */
+function pause(ctrl: Int32Array, spins: number): void {
+  if (spins < SPINS_BEFORE_SLEEP || !canSleep) return;
+  try {
+    Atomics.wait(ctrl, COUNT, -1, 0.05);
+  } catch {
+    canSleep = false; // a browser main thread may not block; keep spinning
+  }
+}
+
+export class BufferWriter {
+  readonly mem: BufferMemory;
+  private readonly ctrl: Int32Array;
+  private readonly u32: Uint32Array;
+  private readonly data: Uint8Array;
+  private readonly subbufSize: number;
+  private readonly nSubbufs: number;
+  private readonly wrap: number;
+  private readonly subbufStart: SubbufStart;
+  /** True while this thread runs subbufStart for this buffer (and so holds its lock). */
+  private inSwitch = false;
+  /** True during the first subbufStart of a switch, before PRODUCED counts the sub-buffer just finished. */
+  private producePending = false;
+  /** Header size asked for by subbufStartReserve during the running subbufStart. */
+  private nextReserve = 0;
+
+  constructor(mem: BufferMemory, subbufStart: SubbufStart) {
+    this.mem = mem;
+    this.ctrl = mem.ctrl;
+    this.u32 = mem.u32;
+    this.data = mem.data;
+    this.subbufSize = mem.subbufSize;
+    this.nSubbufs = mem.nSubbufs;
+    this.wrap = seqWrap(mem.nSubbufs);
+    this.subbufStart = subbufStart;
+  }
+
+  /**
+   * Writes one message; returns false when it was dropped (and counted).
+   * The caller is the buffer's only writer, or holds a lock of its own.
+   */
+  write(src: Uint8Array, length: number): boolean {
+    const c = this.ctrl;
+    const k = c[COUNT]!;
+    const off = c[OFFS + (k & 3)]!;
+    const end = off + length;
+    if (end > c[LIMIT]! || k < 0) return this.writeLocked(src, length);
+    this.copy(src, length, off);
+    c[OFFS + ((k + 1) & 3)] = end;
+    if (Atomics.compareExchange(c, COUNT, k, k + 1) !== k) return this.writeLocked(src, length);
+    return true;
+  }
+
+  /** Writes one message under the buffer lock: the global-buffer path and every slow path. */
+  writeLocked(src: Uint8Array, length: number): boolean {
+    if (this.lock() < 0) return this.dropReentrant();
+    try {
+      if (!this.prepare(length)) return false;
+      const k = this.held;
+      const off = this.ctrl[OFFS + (k & 3)]!;
+      this.copy(src, length, off);
+      this.ctrl[OFFS + ((k + 1) & 3)] = off + length;
+      this.held = k + 1;
+      return true;
+    } finally {
+      this.unlock();
+    }
+  }
+
+  /**
+   * Reserves `length` bytes for the caller to fill; returns their offset in
+   * `mem.data`, or -1 when the reservation was dropped (and counted). The
+   * slot is published to readers by this buffer's next write, reserve, flush
+   * or close, so a reader never sees it half filled.
+   */
+  reserve(length: number): number {
+    if (this.lock() < 0) {
+      this.dropReentrant();
+      return -1;
+    }
+    try {
+      if (!this.prepare(length)) return -1;
+      const off = this.ctrl[OFFS + (this.held & 3)]!;
+      this.ctrl[PENDING] = off + length;
+      return off;
+    } finally {
+      this.unlock();
+    }
+  }
+
+  /**
+   * relay_flush for this buffer: publishes a pending reservation and, when the
+   * current sub-buffer holds messages, switches so that it becomes readable.
+   * Safe from any thread. Returns false when called from inside subbufStart.
+   */
+  flush(): boolean {
+    if (this.lock() < 0) return false;
+    try {
+      if (this.ctrl[CLOSED]) return true;
+      this.publishPending();
+      if (!this.ctrl[STALLED] && this.held > 0) this.switchSubbuf();
+      this.signal();
+    } finally {
+      this.unlock();
+    }
+    return true;
+  }
+
+  /**
+   * Initial state: positions and writer counters zeroed, subbufStart called
+   * for the first sub-buffer. `clearReader` runs under the lock to reset the
+   * reader side at the same moment.
+   */
+  reset(clearReader: () => void): void {
+    if (this.inSwitch) throw new RelayError('ERELAY_INVALID_ARG', 'relayReset cannot run inside subbufStart');
+    this.lock();
+    try {
+      const c = this.ctrl;
+      for (const at of [PRODUCED, STALLED, RESERVE, PENDING]) c[at] = 0;
+      for (let at = C_MSGS; at < C_CONSUMED; at++) c[at] = 0;
+      for (let at = SLOT_ARRAYS; at < c.length; at++) c[at] = 0;
+      clearReader();
+      this.startFirst();
+    } finally {
+      this.unlock();
+    }
+  }
+
+  /** Called once when the buffer is created: subbufStart for the first sub-buffer, prev null. */
+  init(): void {
+    this.lock();
+    try {
+      this.startFirst();
+    } finally {
+      this.unlock();
+    }
+  }
+
+  /** Marks the buffer closed: later writes throw, readers drain what is there. */
+  close(): void {
+    const reentrant = this.lock() < 0; // inside subbufStart the outer switch holds the lock
+    try {
+      if (!reentrant) this.publishPending();
+      this.ctrl[CLOSED] = 1;
+      Atomics.add(this.ctrl, GEN, 1);
+      this.signal();
+    } finally {
+      if (!reentrant) this.unlock();
+    }
+  }
+
+  /** relay_buf_full: every sub-buffer is unconsumed, counting one just finished by a running switch. */
+  isFull(): boolean {
+    let produced = Atomics.load(this.ctrl, PRODUCED);
+    if (this.producePending) produced = seqNext(produced, this.wrap);
+    const consumed = Atomics.load(this.ctrl, CONSUMED) & SEQ_MASK;
+    return seqDiff(produced, consumed, this.wrap) >= this.nSubbufs;
+  }
+
+  /** subbuf_start_reserve: only meaningful inside subbufStart. */
+  startReserve(length: number): void {
+    if (!this.inSwitch) throw new RelayError('ERELAY_INVALID_ARG', 'subbufStartReserve may only be called from subbufStart');
+    if (!Number.isInteger(length) || length < 0 || length >= this.subbufSize - 1) {
+      throw new RelayError('ERELAY_INVALID_ARG', `subbufStartReserve length must be a whole number below subbufSize - 1 (${this.subbufSize - 1}), got ${length}`);
+    }
+    this.nextReserve = length;
+  }
+
+  get inCallback(): boolean {
+    return this.inSwitch;
+  }
+
+  // ---------------------------------------------------------------- internals
+
+  /** While this thread holds the lock: the COUNT that unlock() will publish. */
+  private held = 0;
+
+  private copy(src: Uint8Array, length: number, off: number): void {
+    const data = this.data;
+    if (length <= SMALL_COPY) {
+      for (let i = 0; i < length; i++) data[off + i] = src[i]!;
+    } else if (length === src.length) {
+      data.set(src, off);
+    } else {
+      data.set(src.subarray(0, length), off);
+    }
+  }
+
+  /** Takes the buffer lock; returns the COUNT it replaced, or -1 when this thread already holds it. */
+  private lock(): number {
+    const c = this.ctrl;
+    for (let spins = 0; ; spins++) {
+      const k = Atomics.load(c, COUNT);
+      if (k >= 0) {
+        if (Atomics.compareExchange(c, COUNT, k, -1) === k) {
+          this.held = k;
+          return k;
+        }
+      } else if (this.inSwitch) {
+        return -1;
+      } else {
+        pause(c, spins);
+      }
+    }
+  }
+
+  /** Releases the lock, publishing `held` messages, and sets the fast-path gate. */
+  private unlock(): void {
+    const c = this.ctrl;
+    const blocked = c[STALLED] || c[PENDING] || c[CLOSED];
+    c[LIMIT] = blocked ? -1 : this.currentEnd();
+    Atomics.store(c, COUNT, this.held);
+  }
+
+  /** Absolute end of the current sub-buffer. */
+  private currentEnd(): number {
+    return ((this.ctrl[PRODUCED]! % this.nSubbufs) + 1) * this.subbufSize;
+  }
+
+  /**
+   * Under the lock: makes room for `length` bytes at OFFS[held & 3], switching
+   * sub-buffers if needed. Returns false when the message is dropped (counted).
+   */
+  private prepare(length: number): boolean {
+    const c = this.ctrl;
+    if (c[CLOSED]) throw new RelayError('ERELAY_CLOSED', 'write to a closed channel');
+    this.publishPending();
+    if (!c[STALLED] && c[OFFS + (this.held & 3)]! + length <= this.currentEnd()) return true;
+    if (length > this.subbufSize - c[RESERVE]!) return this.drop(C_DROP_TOOBIG);
+    if (!this.switchSubbuf()) return this.drop(C_DROP_FULL);
+    // A header larger than the last one can leave too little room.
+    if (c[OFFS]! + length > this.currentEnd()) return this.drop(C_DROP_TOOBIG);
+    return true;
+  }
+
+  private publishPending(): void {
+    const c = this.ctrl;
+    const pending = c[PENDING]!;
+    if (!pending) return;
+    c[OFFS + ((this.held + 1) & 3)] = pending;
+    c[PENDING] = 0;
+    this.held++;
+  }
+
+  /**
+   * relay_switch_subbuf, under the lock. Finishes the current sub-buffer
+   * (unless a refused switch already did), asks subbufStart, and on yes moves
+   * to the next one, taking over the oldest unread sub-buffer when the buffer
+   * is full (overwrite mode). Returns whether the switch happened.
+   */
+  private switchSubbuf(): boolean {
+    const c = this.ctrl;
+    const n = this.nSubbufs;
+    const size = this.subbufSize;
+    const k = this.held;
+    const stalled = c[STALLED] === 1;
+    const produced = c[PRODUCED]!;
+    const next = stalled ? produced : seqNext(produced, this.wrap);
+    const prevSlot = (next + n - 1) % n;
+    const newSlot = next % n;
+    const prevPadding = stalled ? c[slotPadding(n, prevSlot)]! : (prevSlot + 1) * size - c[OFFS + (k & 3)]!;
+
+    const held = this.holdOldest(next);
+    this.producePending = !stalled;
+    this.nextReserve = 0;
+    this.inSwitch = true;
+    let accepted = false;
+    try {
+      accepted = this.subbufStart(this.mem.subbufs[newSlot]!, this.mem.subbufs[prevSlot]!, prevPadding) ? true : false;
+    } finally {
+      this.inSwitch = false;
+      this.producePending = false;
+      if (!stalled) this.finishSubbuf(prevSlot, k, prevPadding, next);
+      if (!accepted) {
+        c[STALLED] = 1;
+        if (held >= 0) Atomics.store(c, CONSUMED, held);
+      }
+    }
+    if (!accepted) return false;
+    if (held >= 0) this.overwrite(held, newSlot);
+    this.beginSubbuf(newSlot);
+    this.held = 0;
+    return true;
+  }
+
+  /** In overwrite mode: marks the oldest unread sub-buffer held so no reader commits a copy of it. */
+  private holdOldest(next: number): number {
+    const c = this.ctrl;
+    for (;;) {
+      const consumed = Atomics.load(c, CONSUMED);
+      if (seqDiff(next, consumed, this.wrap) < this.nSubbufs) return -1;
+      if (Atomics.compareExchange(c, CONSUMED, consumed, consumed | CONSUMED_HELD) === consumed) return consumed;
+    }
+  }
+
+  private finishSubbuf(slot: number, k: number, padding: number, produced: number): void {
+    const c = this.ctrl;
+    const u = this.u32;
+    const n = this.nSubbufs;
+    c[slotPadding(n, slot)] = padding;
+    c[slotMsgs(n, slot)] = k;
+    this.beginStats();
+    add64(u, C_MSGS, k);
+    add64(u, C_BYTES, this.subbufSize - padding - c[slotReserve(n, slot)]!);
+    add64(u, C_PADDING, padding);
+    add64(u, C_PRODUCED, 1);
+    this.endStats();
+    Atomics.store(c, PRODUCED, produced);
+    this.signal();
+  }
+
+  private overwrite(held: number, slot: number): void {
+    const c = this.ctrl;
+    const n = this.nSubbufs;
+    this.beginStats();
+    add64(this.u32, C_OVERWRITTEN, 1);
+    add64(this.u32, C_OVER_MSGS, c[slotMsgs(n, slot)]!);
+    add64(this.u32, C_OVER_BYTES, this.subbufSize - c[slotPadding(n, slot)]! - c[slotReserve(n, slot)]!);
+    this.endStats();
+    Atomics.store(c, CONSUMED, seqNext(held, this.wrap)); // releases the hold
+  }
+
+  private beginSubbuf(slot: number): void {
+    const c = this.ctrl;
+    const n = this.nSubbufs;
+    const reserve = this.nextReserve;
+    c[STALLED] = 0;
+    c[RESERVE] = reserve;
+    c[slotReserve(n, slot)] = reserve;
+    c[slotPadding(n, slot)] = 0;
+    c[slotMsgs(n, slot)] = 0;
+    c[OFFS] = slot * this.subbufSize + reserve;
+    Atomics.add(c, GEN, 1);
+  }
+
+  private startFirst(): void {
+    this.nextReserve = 0;
+    this.inSwitch = true;
+    try {
+      this.subbufStart(this.mem.subbufs[0]!, null, 0); // the kernel ignores this return value
+    } finally {
+      this.inSwitch = false;
+    }
+    this.beginSubbuf(0);
+    this.signal();
+  }
+
+  private drop(counter: number): false {
+    this.beginStats();
+    add64(this.u32, counter, 1);
+    this.endStats();
+    return false;
+  }
+
+  private dropReentrant(): boolean {
+    this.drop(C_DROP_REENTRANT);
+    return false;
+  }
+
+  private beginStats(): void {
+    Atomics.add(this.ctrl, STATS_SEQ, 1);
+  }
+
+  private endStats(): void {
+    Atomics.add(this.ctrl, STATS_SEQ, 1);
+  }
+
+  /** Wakes pollers; costs one load when nobody waits. */
+  private signal(): void {
+    Atomics.add(this.ctrl, EVENTS, 1);
+    if (this.ctrl[WAITERS] !== 0) Atomics.notify(this.ctrl, EVENTS);
+  }
+}

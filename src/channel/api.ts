@@ -1,0 +1,325 @@
+/**
+ * The kernel API of relay.rst with its names in camelCase: relayOpen,
+ * relayClose, relayFlush, relayReset, relaySubbufsConsumed, relayWrite,
+ * __relayWrite, relayReserve, relayBufFull, subbufStartReserve,
+ * relayLateSetupFiles; plus relayAttach for other threads. Pure code.
+ */
+import { BufferMemory, MAX_BUFFER_BYTES, MAX_SUBBUFS } from '../buffer/index.js';
+import { RelayError, checkSize, describe, invalidArg } from '../errors.js';
+import { loadCallbacks, type IsGlobal, type RelayCallbacks } from './callbacks.js';
+import { ChannelControl, RelayBuffer, RelayChannel, type ChannelHandle } from './channel.js';
+
+export interface RelayOpenOptions {
+  /**
+   * How many per-thread buffers to make (the kernel's "possible CPUs"): at
+   * most this many threads can write. Default: the machine's parallelism
+   * (see setDefaultBufferCount).
+   */
+  buffers?: number;
+  /** For a buffer-only channel (no base name yet): one global buffer. */
+  global?: boolean;
+}
+
+/** relay files are created read-only for their owner, as the kernel does (S_IRUSR). */
+export const RELAY_FILE_MODE = 0o400;
+const MAX_BUFFERS = 1024;
+
+let defaultBuffers = Math.max(1, Number((globalThis as { navigator?: { hardwareConcurrency?: number } }).navigator?.hardwareConcurrency) || 4);
+
+/** Sets the number of buffers relayOpen makes when not told (the Node entry uses os.availableParallelism()). */
+export function setDefaultBufferCount(n: number): void {
+  defaultBuffers = checkSize('default buffer count', n, MAX_BUFFERS);
+}
+
+/**
+ * relay_open: creates a channel with one buffer per writer thread (or one
+ * global buffer) of nSubbufs × subbufSize bytes each, and a relay file
+ * baseFilename0..N-1 per buffer through createBufFile in `parent`.
+ * baseFilename null makes a buffer-only channel (see relayLateSetupFiles).
+ */
+export function relayOpen<P = unknown>(
+  baseFilename: string | null,
+  parent: unknown,
+  subbufSize: number,
+  nSubbufs: number,
+  callbacks: RelayCallbacks,
+  privateData?: P,
+  options: RelayOpenOptions = {},
+): RelayChannel<P> {
+  if (baseFilename !== null) checkBaseFilename(baseFilename);
+  checkSize('subbufSize', subbufSize, MAX_BUFFER_BYTES);
+  checkSize('nSubbufs', nSubbufs, MAX_SUBBUFS);
+  if (subbufSize * nSubbufs > MAX_BUFFER_BYTES) {
+    throw new RelayError('ERELAY_NOMEM', `subbufSize × nSubbufs = ${subbufSize * nSubbufs} bytes exceeds the ${MAX_BUFFER_BYTES}-byte limit of one buffer`);
+  }
+  checkCallbacks(callbacks);
+  const nBuffers = options.buffers === undefined ? defaultBuffers : checkSize('options.buffers', options.buffers, MAX_BUFFERS);
+
+  const chan = new RelayChannel<P>({
+    id: globalThis.crypto.randomUUID(),
+    subbufSize,
+    nSubbufs,
+    isGlobal: options.global === true,
+    control: ChannelControl.create().sab,
+    memories: [],
+    baseFilename,
+    parent,
+    callbacks,
+    privateData: privateData as P,
+    opener: true,
+    callbacksModule: callbacks.module ?? null,
+    needsCallbacks: ['subbufStart', 'bufMapped', 'bufUnmapped'].some((k) => typeof callbacks[k as keyof RelayCallbacks] === 'function'),
+  });
+  try {
+    const first = chan.addBuffer(allocate(subbufSize, nSubbufs));
+    first.writer.init();
+    let global = chan.isGlobal;
+    if (baseFilename !== null) global = createFile(chan, first, baseFilename, parent) || global;
+    if (global) {
+      chan.markGlobal();
+    } else {
+      for (let cpu = 1; cpu < nBuffers; cpu++) {
+        const buf = chan.addBuffer(allocate(subbufSize, nSubbufs));
+        buf.writer.init();
+        if (baseFilename !== null && createFile(chan, buf, baseFilename, parent)) {
+          throw invalidArg('createBufFile set isGlobal for a buffer other than the first');
+        }
+      }
+    }
+  } catch (err) {
+    removeFiles(chan);
+    chan.forget();
+    throw err;
+  }
+  return chan;
+}
+
+/**
+ * relay_late_setup_files: gives a buffer-only channel its relay files; data
+ * written before is readable through them.
+ */
+export function relayLateSetupFiles(chan: RelayChannel, baseFilename: string, parent: unknown): void {
+  checkChannel(chan);
+  checkBaseFilename(baseFilename);
+  if (!chan.opener) throw invalidArg('relayLateSetupFiles must be called in the thread that opened the channel');
+  if (chan.baseFilename !== null) throw new RelayError('EEXIST', `channel already has relay files ${chan.baseFilename}0..`);
+  try {
+    for (const buf of chan.buffers) {
+      const global = createFile(chan, buf, baseFilename, parent);
+      if (global !== chan.isGlobal) {
+        throw invalidArg(
+          chan.isGlobal
+            ? 'createBufFile did not set isGlobal for a channel opened with { global: true }'
+            : 'createBufFile set isGlobal, but a buffer-only channel decides that at relayOpen: pass { global: true }',
+        );
+      }
+    }
+  } catch (err) {
+    removeFiles(chan);
+    throw err;
+  }
+  chan.baseFilename = baseFilename;
+  chan.parent = parent;
+}
+
+/**
+ * relay_close: closes the channel. Later writes throw ERELAY_CLOSED; relay
+ * files are removed through removeBufFile; open readers can still drain, and
+ * the memory is released when the last of them closes.
+ */
+export function relayClose(chan: RelayChannel): void {
+  checkChannel(chan);
+  if (!chan.opener) throw invalidArg('relayClose must be called in the thread that opened the channel (it owns the relay files)');
+  if (!chan.control.markClosed()) throw new RelayError('ERELAY_CLOSED', 'relayClose: the channel is already closed');
+  for (const buf of chan.buffers) buf.writer.close();
+  removeFiles(chan);
+  chan.release();
+}
+
+/** relay_flush: forces a sub-buffer switch on every buffer that holds messages, so they become readable. */
+export function relayFlush(chan: RelayChannel): void {
+  checkOpen(chan, 'relayFlush');
+  for (const buf of chan.buffers) buf.writer.flush();
+}
+
+/**
+ * relay_reset: every buffer back to its initial state, same memory, existing
+ * mappings still valid. Only safe while nobody writes, as in the kernel.
+ */
+export function relayReset(chan: RelayChannel): void {
+  checkOpen(chan, 'relayReset');
+  for (const buf of chan.buffers) buf.reader.exclusive(() => buf.writer.reset(() => buf.reader.clear()));
+}
+
+/**
+ * relay_subbufs_consumed: tells the channel that n sub-buffers of buffer
+ * `cpu` were consumed (by an mmap reader). Clamped, as in the kernel, to the
+ * sub-buffers produced and not yet consumed; returns how many were consumed.
+ */
+export function relaySubbufsConsumed(chan: RelayChannel, cpu: number, subbufsConsumed: number): number {
+  checkChannel(chan);
+  const buf = chan.buffer(cpu);
+  if (typeof subbufsConsumed !== 'number' || !Number.isInteger(subbufsConsumed) || subbufsConsumed < 0) {
+    throw invalidArg(`subbufsConsumed must be a whole number ≥ 0, got ${describe(subbufsConsumed)}`);
+  }
+  return buf.reader.subbufsConsumed(subbufsConsumed);
+}
+
+/**
+ * relay_write, the safe variant: validates its arguments, takes the lock of a
+ * global buffer, and drops (and counts) a write made from inside subbufStart
+ * of the same buffer. Returns whether the message was accepted.
+ */
+export function relayWrite(chan: RelayChannel, data: Uint8Array, length: number = data?.length): boolean {
+  if (!(chan instanceof RelayChannel)) throw invalidArg(`relayWrite needs a channel, got ${describe(chan)}`);
+  if (!(data instanceof Uint8Array)) throw invalidArg(`relayWrite data must be a Uint8Array, got ${describe(data)}`);
+  if (!Number.isInteger(length) || length <= 0 || length > data.length) {
+    throw invalidArg(`relayWrite length must be a whole number from 1 to data.length (${data.length}), got ${describe(length)}`);
+  }
+  const buf = chan.own ?? chan.claim();
+  return chan.isGlobal ? buf.writer.writeLocked(data, length) : buf.writer.write(data, length);
+}
+
+/**
+ * __relay_write, the leanest variant: no argument checks and no lock. On a
+ * global buffer the caller must make sure only one thread writes at a time.
+ */
+export function __relayWrite(chan: RelayChannel, data: Uint8Array, length: number = data.length): boolean {
+  return (chan.own ?? chan.claim()).writer.write(data, length);
+}
+
+/**
+ * relay_reserve: a writable view of `length` bytes in the calling thread's
+ * buffer, or null when it was dropped (and counted). Readers see the slot
+ * from this buffer's next write, reserve, flush or close on.
+ */
+export function relayReserve(chan: RelayChannel, length: number): Uint8Array | null {
+  checkChannel(chan);
+  if (!Number.isInteger(length) || length <= 0) throw invalidArg(`relayReserve length must be a whole number ≥ 1, got ${describe(length)}`);
+  if (length > chan.subbufSize) {
+    throw new RelayError('ERELAY_TOO_BIG', `relayReserve of ${length} bytes can never fit a ${chan.subbufSize}-byte sub-buffer`);
+  }
+  const buf = chan.own ?? chan.claim();
+  const off = buf.writer.reserve(length);
+  return off < 0 ? null : buf.mem.data.subarray(off, off + length);
+}
+
+/** relay_buf_full: every sub-buffer of buf is unconsumed. */
+export function relayBufFull(buf: RelayBuffer): boolean {
+  return buf.writer.isFull();
+}
+
+/** subbuf_start_reserve: reserves a header at the start of the new sub-buffer; call it from subbufStart. */
+export function subbufStartReserve(buf: RelayBuffer, length: number): void {
+  buf.writer.startReserve(length);
+}
+
+/**
+ * Gives the calling thread its own object for a channel opened elsewhere,
+ * from chan.handle() passed through workerData or postMessage. The callbacks
+ * come from `callbacks`, else from the module the opener named, else none
+ * (an error if the opener had ones a writer needs).
+ */
+export async function relayAttach<P = unknown>(handle: ChannelHandle, callbacks?: RelayCallbacks): Promise<RelayChannel<P>> {
+  checkHandle(handle);
+  const cached = RelayChannel.cached(handle.id);
+  if (cached) return cached as RelayChannel<P>;
+  let cbs = callbacks;
+  if (!cbs && handle.callbacksModule) cbs = await loadCallbacks(handle.callbacksModule);
+  return relayAttachSync<P>(handle, cbs);
+}
+
+/** relayAttach without loading a callbacks module: callbacks given here or none. */
+export function relayAttachSync<P = unknown>(handle: ChannelHandle, callbacks?: RelayCallbacks): RelayChannel<P> {
+  checkHandle(handle);
+  const cached = RelayChannel.cached(handle.id);
+  if (cached) return cached as RelayChannel<P>;
+  if (!callbacks && handle.needsCallbacks) {
+    throw new RelayError(
+      'ERELAY_CALLBACKS_REQUIRED',
+      'this channel has subbufStart/bufMapped/bufUnmapped callbacks: pass them to relayAttach, or open the channel with callbacks.module so every thread can import them',
+    );
+  }
+  const geometry = { subbufSize: handle.subbufSize, nSubbufs: handle.nSubbufs };
+  return new RelayChannel<P>({
+    id: handle.id,
+    subbufSize: handle.subbufSize,
+    nSubbufs: handle.nSubbufs,
+    isGlobal: handle.isGlobal,
+    control: handle.control,
+    memories: handle.buffers.map((sab) => new BufferMemory(sab, geometry)),
+    baseFilename: handle.baseFilename,
+    parent: null,
+    callbacks: callbacks ?? {},
+    privateData: handle.privateData as P,
+    opener: false,
+    callbacksModule: handle.callbacksModule,
+    needsCallbacks: handle.needsCallbacks,
+  });
+}
+
+// ------------------------------------------------------------------ helpers
+
+function allocate(subbufSize: number, nSubbufs: number): BufferMemory {
+  try {
+    return BufferMemory.allocate({ subbufSize, nSubbufs });
+  } catch (err) {
+    throw new RelayError('ERELAY_NOMEM', `cannot allocate a buffer of ${subbufSize} × ${nSubbufs} bytes: ${(err as Error).message}`);
+  }
+}
+
+/** Calls createBufFile for one buffer; returns the is_global out-parameter. */
+function createFile(chan: RelayChannel, buf: RelayBuffer, baseFilename: string, parent: unknown): boolean {
+  const isGlobal: IsGlobal = { value: false };
+  let dentry: unknown;
+  try {
+    dentry = chan.callbacks.createBufFile!(`${baseFilename}${buf.cpu}`, parent, RELAY_FILE_MODE, buf, isGlobal);
+  } catch (err) {
+    throw new RelayError('ERELAY_CREATE_FAILED', `createBufFile(${baseFilename}${buf.cpu}) failed: ${(err as Error)?.message ?? String(err)}`);
+  }
+  if (!dentry) throw new RelayError('ERELAY_CREATE_FAILED', `createBufFile(${baseFilename}${buf.cpu}) returned no file`);
+  buf.dentry = dentry;
+  return isGlobal.value === true;
+}
+
+function removeFiles(chan: RelayChannel): void {
+  for (const buf of chan.buffers) {
+    if (buf.dentry === null) continue;
+    const dentry = buf.dentry;
+    buf.dentry = null;
+    chan.callbacks.removeBufFile!(dentry);
+  }
+}
+
+export function checkBaseFilename(name: unknown): asserts name is string {
+  if (typeof name !== 'string' || name.length === 0) throw invalidArg(`base filename must be a non-empty string, got ${describe(name)}`);
+  if (name.includes('/') || name.includes('\\') || name.includes('\0') || name.includes('..') || name === '.') {
+    throw invalidArg(`base filename ${JSON.stringify(name)} must not contain '/', '\\', NUL or '..'`);
+  }
+  if (name.length > 200) throw invalidArg('base filename is longer than 200 characters');
+}
+
+function checkCallbacks(callbacks: RelayCallbacks): void {
+  if (!callbacks || typeof callbacks !== 'object') throw new RelayError('ERELAY_NO_CALLBACK', 'relayOpen needs a callbacks object with createBufFile and removeBufFile');
+  for (const name of ['createBufFile', 'removeBufFile'] as const) {
+    if (typeof callbacks[name] !== 'function') throw new RelayError('ERELAY_NO_CALLBACK', `relayOpen needs callbacks.${name}`);
+  }
+  for (const name of ['subbufStart', 'bufMapped', 'bufUnmapped'] as const) {
+    if (callbacks[name] !== undefined && typeof callbacks[name] !== 'function') throw invalidArg(`callbacks.${name} must be a function`);
+  }
+}
+
+function checkChannel(chan: unknown): asserts chan is RelayChannel {
+  if (!(chan instanceof RelayChannel)) throw invalidArg(`expected a relay channel, got ${describe(chan)}`);
+}
+
+function checkOpen(chan: RelayChannel, what: string): void {
+  checkChannel(chan);
+  if (chan.closed) throw new RelayError('ERELAY_CLOSED', `${what}: the channel is closed`);
+}
+
+function checkHandle(handle: ChannelHandle): void {
+  if (!handle || handle.kind !== 'relayfs.channel' || handle.version !== 1) {
+    throw invalidArg('relayAttach needs the object returned by chan.handle()');
+  }
+}

@@ -1,0 +1,243 @@
+/**
+ * The relay file operations of relay.rst on one open relay file: read,
+ * mmap, sendfile, poll and close, plus an async iterator and a Readable
+ * stream built on them.
+ */
+import { writeSync } from 'node:fs';
+import { once } from 'node:events';
+import { Readable, type Writable } from 'node:stream';
+import { BufferMemory, BufferReader, type BufferStats } from '../buffer/index.js';
+import { ChannelControl, notifyMapping, RelayChannel } from '../channel/index.js';
+import { RelayError, invalidArg } from '../errors.js';
+import type { FileEntry } from './hostfs.js';
+import { RelayMapping } from './mapping.js';
+
+/** poll() event bits, as in poll(2). */
+export const POLLIN = 0x001;
+export const POLLERR = 0x008;
+export const POLLHUP = 0x010;
+export const POLLRDNORM = 0x040;
+
+export interface PollResult {
+  /** POLLIN | POLLRDNORM when a finished sub-buffer is ready; POLLERR | POLLHUP once the channel is closed. */
+  mask: number;
+  readable: boolean;
+  /** The channel was closed: read what is left, then stop. */
+  hangup: boolean;
+  timedOut: boolean;
+}
+
+export interface SendfileOptions {
+  /** Stop after this many bytes. */
+  count?: number;
+  /** Keep going as data arrives until the channel is closed and drained (or count is reached). */
+  follow?: boolean;
+  /** With follow: longest wait before partial sub-buffer data is sent (ms). */
+  latency?: number;
+}
+
+export interface ChunkOptions {
+  /** Longest wait before data of a partly filled sub-buffer is delivered (ms). Default 50. */
+  latency?: number;
+}
+
+/** One chunk from the async iterator: whole messages, and what overwriting cost since the last chunk. */
+export interface RelayChunk {
+  data: Uint8Array;
+  /** Sub-buffers overwritten (overwrite mode) since the previous chunk. */
+  lostSubbufs: number;
+}
+
+const EMPTY = new Uint8Array(0);
+
+export class RelayFile {
+  readonly path: string;
+  /** The buffer index (the N in baseN). */
+  readonly cpu: number;
+  readonly channelId: string;
+  readonly subbufSize: number;
+  readonly nSubbufs: number;
+  private readonly mem: BufferMemory;
+  private readonly reader: BufferReader;
+  private readonly control: ChannelControl;
+  private open = true;
+  private lastOverwritten = 0;
+
+  private constructor(entry: FileEntry, control: ChannelControl) {
+    const { handle, cpu } = entry;
+    this.path = entry.path;
+    this.cpu = cpu;
+    this.channelId = handle.id;
+    this.subbufSize = handle.subbufSize;
+    this.nSubbufs = handle.nSubbufs;
+    this.control = control;
+    const local = RelayChannel.cached(handle.id)?.buffers[cpu];
+    this.mem = local?.mem ?? new BufferMemory(handle.buffers[cpu]!, handle);
+    this.reader = local?.reader ?? new BufferReader(this.mem);
+  }
+
+  /** Opens the file of a host filesystem entry; the channel's memory stays until close(). */
+  static open(entry: FileEntry): RelayFile {
+    const control = new ChannelControl(entry.handle.control);
+    if (!control.acquire()) throw new RelayError('ENOENT', `${entry.path}: the channel was closed and released`);
+    return new RelayFile(entry, control);
+  }
+
+  get closed(): boolean {
+    return !this.open;
+  }
+
+  /** True once the producer closed the channel. */
+  get hangup(): boolean {
+    return this.reader.closed;
+  }
+
+  /**
+   * read(): copies out and consumes what is readable, padding removed,
+   * including the current partly filled sub-buffer. With no maxBytes the
+   * result ends on a message boundary. Empty when nothing is readable.
+   */
+  read(maxBytes?: number): Uint8Array {
+    this.check('read');
+    if (maxBytes !== undefined && (!Number.isInteger(maxBytes) || maxBytes <= 0)) {
+      throw invalidArg(`read maxBytes must be a whole number ≥ 1, got ${maxBytes}`);
+    }
+    return this.reader.read(maxBytes) ?? EMPTY;
+  }
+
+  /** read() into a caller's buffer, like read(2): may end inside a message if dest is too small. */
+  readInto(dest: Uint8Array, offset = 0): number {
+    this.check('read');
+    if (!(dest instanceof Uint8Array)) throw invalidArg('readInto needs a Uint8Array');
+    return this.reader.readInto(dest, offset);
+  }
+
+  /** Bytes a read would return now. */
+  available(): number {
+    this.check('available');
+    return this.reader.available();
+  }
+
+  /** mmap(): the whole buffer, zero-copy; bufMapped runs now and bufUnmapped at unmap(). */
+  mmap(): RelayMapping {
+    this.check('mmap');
+    const filp = { path: this.path, cpu: this.cpu };
+    return new RelayMapping(this.mem, this.reader, () => {
+      notifyMapping(this.channelId, this.cpu, false, this, filp);
+    }, () => notifyMapping(this.channelId, this.cpu, true, this, filp));
+  }
+
+  /**
+   * poll(): resolves when a finished sub-buffer is ready (POLLIN), when the
+   * channel is closed (POLLERR | POLLHUP), or after timeoutMs. Wakes at
+   * sub-buffer boundaries, flush and close, never per message.
+   */
+  async poll(timeoutMs = Infinity): Promise<PollResult> {
+    this.check('poll');
+    const deadline = Date.now() + timeoutMs;
+    // Atomics.waitAsync alone does not keep Node.js running; this timer does.
+    const keepAlive = setTimeout(() => {}, Math.min(timeoutMs, 2 ** 31 - 1));
+    try {
+      for (;;) {
+        const seen = this.reader.events();
+        const result = this.pollState(false);
+        if (result.mask !== 0) return result;
+        const left = deadline - Date.now();
+        if (left <= 0) return this.pollState(true);
+        await this.reader.waitEvent(seen, left);
+        if (!this.open) throw new RelayError('ERELAY_CLOSED', `${this.path}: closed while polling`);
+      }
+    } finally {
+      clearTimeout(keepAlive);
+    }
+  }
+
+  /**
+   * sendfile(): moves data to a file descriptor or a writable stream, padding
+   * removed, and consumes it. Returns the bytes moved.
+   */
+  async sendfile(out: number | Writable, options: SendfileOptions = {}): Promise<number> {
+    this.check('sendfile');
+    const count = options.count ?? Infinity;
+    const latency = options.latency ?? 50;
+    let moved = 0;
+    while (moved < count) {
+      const chunk = this.reader.read(count === Infinity ? undefined : count - moved);
+      if (chunk && chunk.length > 0) {
+        await writeOut(out, chunk);
+        moved += chunk.length;
+        continue;
+      }
+      if (!options.follow || this.hangup) break;
+      await this.poll(latency);
+    }
+    return moved;
+  }
+
+  /** Per-buffer counters. */
+  stats(): BufferStats {
+    this.check('stats');
+    return this.reader.stats();
+  }
+
+  /**
+   * Chunks of whole messages as they arrive, until the channel is closed and
+   * drained. Data of a partly filled sub-buffer waits at most `latency` ms.
+   */
+  async *chunks(options: ChunkOptions = {}): AsyncGenerator<RelayChunk> {
+    const latency = options.latency ?? 50;
+    while (this.open) {
+      const data = this.reader.read();
+      const overwritten = this.reader.stats().subbufsOverwritten;
+      const lostSubbufs = overwritten - this.lastOverwritten;
+      this.lastOverwritten = overwritten;
+      if (data && data.length > 0) {
+        yield { data, lostSubbufs };
+        continue;
+      }
+      if (this.hangup) return;
+      await this.poll(latency);
+    }
+  }
+
+  [Symbol.asyncIterator](): AsyncGenerator<RelayChunk> {
+    return this.chunks();
+  }
+
+  /** A Readable stream of the file's bytes, ending when the channel is closed and drained. */
+  stream(options: ChunkOptions = {}): Readable {
+    const chunks = this.chunks(options);
+    return Readable.from(
+      (async function* () {
+        for await (const chunk of chunks) yield chunk.data;
+      })(),
+      { objectMode: false },
+    );
+  }
+
+  /** close(): drops this reader's reference; the memory goes with the last one after relayClose. */
+  close(): void {
+    if (!this.open) throw new RelayError('ERELAY_CLOSED', `${this.path} is already closed`);
+    this.open = false;
+    if (this.control.release()) RelayChannel.cached(this.channelId)?.forget();
+  }
+
+  private pollState(timedOut: boolean): PollResult {
+    const readable = this.reader.hasReadySubbufs();
+    const hangup = this.reader.closed;
+    const mask = (readable ? POLLIN | POLLRDNORM : 0) | (hangup ? POLLERR | POLLHUP : 0);
+    return { mask, readable, hangup, timedOut };
+  }
+
+  private check(what: string): void {
+    if (!this.open) throw new RelayError('ERELAY_CLOSED', `${what} on closed relay file ${this.path}`);
+  }
+}
+
+async function writeOut(out: number | Writable, chunk: Uint8Array): Promise<void> {
+  if (typeof out === 'number') {
+    for (let done = 0; done < chunk.length; ) done += writeSync(out, chunk, done, chunk.length - done);
+    return;
+  }
+  if (!out.write(chunk)) await once(out, 'drain');
+}
