@@ -185,6 +185,7 @@ export class BufferWriter {
       for (let at = SLOT_ARRAYS; at < c.length; at++) c[at] = 0;
       clearReader();
       this.startFirst();
+      this.held = 0;
     } finally {
       this.unlock();
     }

@@ -105,13 +105,8 @@ export function relayLateSetupFiles(chan: RelayChannel, baseFilename: string, pa
   if (chan.baseFilename !== null) throw new RelayError('EEXIST', `channel already has relay files ${chan.baseFilename}0..`);
   try {
     for (const buf of chan.buffers) {
-      const global = createFile(chan, buf, baseFilename, parent);
-      if (global !== chan.isGlobal) {
-        throw invalidArg(
-          chan.isGlobal
-            ? 'createBufFile did not set isGlobal for a channel opened with { global: true }'
-            : 'createBufFile set isGlobal, but a buffer-only channel decides that at relayOpen: pass { global: true }',
-        );
+      if (createFile(chan, buf, baseFilename, parent) && !chan.isGlobal) {
+        throw invalidArg('createBufFile set isGlobal, but a buffer-only channel decides that at relayOpen: pass { global: true }');
       }
     }
   } catch (err) {

@@ -1,0 +1,93 @@
+/** Shared test helpers: channels over a private host filesystem, and self-checking messages. */
+import { HostFs, hostfsCallbacks, relayOpen, type RelayCallbacks, type RelayChannel, type RelayOpenOptions } from '../src/index.js';
+
+let fsCounter = 0;
+
+/** A fresh host filesystem per test, so tests never see each other's files. */
+export function freshFs(): HostFs {
+  return HostFs.get(`test-${process.pid}-${fsCounter++}`);
+}
+
+export interface OpenArgs {
+  base?: string | null;
+  subbufSize?: number;
+  nSubbufs?: number;
+  callbacks?: Partial<RelayCallbacks>;
+  options?: RelayOpenOptions;
+  fs?: HostFs;
+  privateData?: unknown;
+}
+
+/** relayOpen with host filesystem callbacks (plus any extra callbacks) on a fresh filesystem. */
+export function openChannel(args: OpenArgs = {}): { chan: RelayChannel; fs: HostFs } {
+  const fs = args.fs ?? freshFs();
+  const chan = relayOpen(
+    args.base === undefined ? 'cpu' : args.base,
+    null,
+    args.subbufSize ?? 64,
+    args.nSubbufs ?? 4,
+    { ...hostfsCallbacks(fs), ...args.callbacks },
+    args.privateData,
+    { buffers: 1, ...args.options },
+  );
+  return { chan, fs };
+}
+
+/** n bytes whose first byte is `tag` and the rest a pattern from it. */
+export function bytes(n: number, tag = 0): Uint8Array {
+  const b = new Uint8Array(n);
+  for (let i = 0; i < n; i++) b[i] = (tag + i * 7) & 0xff;
+  b[0] = tag & 0xff;
+  return b;
+}
+
+/** The spec's sub-buffer header: the padding of the previous sub-buffer, stored in its first 4 bytes. */
+export function writePaddingHeader(prev: Uint8Array | null, prevPadding: number): void {
+  if (prev) new DataView(prev.buffer, prev.byteOffset, 4).setUint32(0, prevPadding, true);
+}
+
+// Self-checking messages for concurrency tests:
+// [writer u32][seq u32][length u32][checksum u32][payload ...]
+export const HEADER = 16;
+
+export function fillMessage(target: Uint8Array, writer: number, seq: number, length: number): void {
+  const view = new DataView(target.buffer, target.byteOffset, length);
+  view.setUint32(0, writer, true);
+  view.setUint32(4, seq, true);
+  view.setUint32(8, length, true);
+  let sum = (writer * 31 + seq) >>> 0;
+  for (let i = HEADER; i < length; i++) {
+    const v = (seq * 13 + i * 3 + writer) & 0xff;
+    target[i] = v;
+    sum = (sum * 33 + v) >>> 0;
+  }
+  view.setUint32(12, sum, true);
+}
+
+export interface Parsed {
+  writer: number;
+  seq: number;
+  length: number;
+}
+
+/** Parses whole messages; throws on a torn or corrupt one. */
+export function parseMessages(data: Uint8Array, into: Parsed[]): void {
+  const view = new DataView(data.buffer, data.byteOffset, data.byteLength);
+  let at = 0;
+  while (at < data.length) {
+    if (data.length - at < HEADER) throw new Error(`torn message header at ${at} of ${data.length}`);
+    const writer = view.getUint32(at, true);
+    const seq = view.getUint32(at + 4, true);
+    const length = view.getUint32(at + 8, true);
+    if (length < HEADER || at + length > data.length) throw new Error(`bad length ${length} at ${at} (writer ${writer} seq ${seq})`);
+    let sum = (writer * 31 + seq) >>> 0;
+    for (let i = HEADER; i < length; i++) {
+      const v = data[at + i]!;
+      if (v !== ((seq * 13 + i * 3 + writer) & 0xff)) throw new Error(`corrupt payload writer ${writer} seq ${seq} byte ${i}`);
+      sum = (sum * 33 + v) >>> 0;
+    }
+    if (view.getUint32(at + 12, true) !== sum) throw new Error(`bad checksum writer ${writer} seq ${seq}`);
+    into.push({ writer, seq, length });
+    at += length;
+  }
+}
