@@ -4,9 +4,19 @@
  * pure core (buffer/, channel/).
  */
 import { availableParallelism } from 'node:os';
+import { threadId } from 'node:worker_threads';
+import { setWriterIdentity } from './buffer/index.js';
 import { setDefaultBufferCount } from './channel/api.js';
+import { recoverWriter } from './channel/channel.js';
 
 setDefaultBufferCount(availableParallelism());
+setWriterIdentity(threadId + 1);
+// A worker terminated while it held a buffer lock (inside a switch) would
+// leave that buffer locked: release it when the worker exits.
+process.on('worker', (worker) => {
+  const identity = worker.threadId + 1;
+  worker.once('exit', () => recoverWriter(identity));
+});
 
 export * from './channel/index.js';
 export { RelayError, type RelayErrorCode } from './errors.js';

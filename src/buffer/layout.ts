@@ -31,6 +31,10 @@ export const CLOSED = 11;
 export const EVENTS = 12;
 /** Odd while the writer side updates its 64-bit counters; stats readers retry on a change. */
 export const STATS_SEQ = 13;
+/** Identity of the thread holding the lock, so a dead holder can be recovered (see BufferWriter.recover). */
+export const LOCKER = 14;
+/** COUNT as it was when the lock was taken. */
+export const LOCK_COUNT = 15;
 
 // --- reader line
 /** Sub-buffers consumed, modulo 2^31; bit 31 is held by a writer deciding whether to overwrite the oldest. */
@@ -47,6 +51,11 @@ export const READ_MSGS = 20;
 export const WAITERS = 21;
 /** Live mappings (mmap) of this buffer. */
 export const MAPPED = 22;
+/** Header size of READ_SUBBUF when the cursor was set, for the overwritten-bytes correction. */
+export const READ_RESERVE = 23;
+/** GEN and PRODUCED when the lock was taken: recovery tells how far a dead holder got. */
+export const LOCK_GEN = 24;
+export const LOCK_PRODUCED = 25;
 
 // --- 64-bit counters as (lo, hi) Uint32 pairs; each has exactly one writer side.
 export const C_MSGS = 32; // messages in finished sub-buffers (writer)

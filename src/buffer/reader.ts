@@ -37,6 +37,7 @@ import {
   READ_BYTES,
   READ_LOCK,
   READ_MSGS,
+  READ_RESERVE,
   READ_SUBBUF,
   RESERVE,
   SEQ_MASK,
@@ -127,7 +128,6 @@ export class BufferReader {
     this.lock();
     try {
       const available = this.available();
-      if (available === 0) return null;
       // Slack of one sub-buffer: the current sub-buffer may grow while we read.
       const size = Math.min(maxBytes ?? Infinity, available + this.mem.subbufSize);
       const dest = new Uint8Array(size);
@@ -162,14 +162,15 @@ export class BufferReader {
     const consumed = Atomics.load(c, CONSUMED) & SEQ_MASK;
     const produced = Atomics.load(c, PRODUCED);
     const ready = Math.min(seqDiff(produced, consumed, this.wrap), n);
+    const readBytes = c[READ_SUBBUF] === consumed ? Atomics.load(c, READ_BYTES) : 0;
     let total = 0;
-    let cursor = consumed;
-    for (let i = 0; i < ready; i++, cursor = seqNext(cursor, this.wrap)) {
-      total += size - Atomics.load(c, slotPadding(n, cursor % n));
+    for (let i = 0, cursor = consumed; i < ready; i++, cursor = seqNext(cursor, this.wrap)) {
+      const valid = size - Atomics.load(c, slotPadding(n, cursor % n));
+      total += i === 0 ? Math.max(0, valid - readBytes) : valid;
     }
-    if (ready > 0) total -= Math.min(Atomics.load(c, READ_BYTES), total);
-    if (ready === 0 && this.snapshot(produced)) {
-      total += Math.max(0, this.snapEnd - (consumed % n) * size - Atomics.load(c, READ_BYTES));
+    if (this.snapshot(produced)) {
+      const current = this.snapEnd - (produced % n) * size - (ready === 0 ? readBytes : 0);
+      total += Math.max(0, current);
     }
     return total;
   }
@@ -246,7 +247,7 @@ export class BufferReader {
   /** Zeroes the reader side; called by the writer's reset while it holds the buffer lock. */
   clear(): void {
     const c = this.ctrl;
-    for (const at of [CONSUMED, READ_SUBBUF, READ_BYTES, READ_MSGS]) Atomics.store(c, at, 0);
+    for (const at of [CONSUMED, READ_SUBBUF, READ_BYTES, READ_MSGS, READ_RESERVE]) Atomics.store(c, at, 0);
     for (let at = C_CONSUMED; at < C_CORR_BYTES + 2; at++) c[at] = 0;
   }
 
@@ -312,6 +313,7 @@ export class BufferReader {
       } else {
         c[READ_BYTES] = readBytes + take;
         c[READ_MSGS] = whole ? msgs : -1;
+        c[READ_RESERVE] = Atomics.load(c, slotReserve(n, slot));
       }
     }
     return pos - at;
@@ -351,9 +353,8 @@ export class BufferReader {
     if (consumed === c[READ_SUBBUF]) return;
     const readBytes = c[READ_BYTES]!;
     if (readBytes > 0) {
-      const slot = c[READ_SUBBUF]! % this.mem.nSubbufs;
       add64(this.u32, C_CORR_MSGS, Math.max(0, c[READ_MSGS]!));
-      add64(this.u32, C_CORR_BYTES, Math.max(0, readBytes - c[slotReserve(this.mem.nSubbufs, slot)]!));
+      add64(this.u32, C_CORR_BYTES, Math.max(0, readBytes - c[READ_RESERVE]!));
     }
     c[READ_SUBBUF] = consumed;
     c[READ_BYTES] = 0;
@@ -376,7 +377,8 @@ export class BufferReader {
       const seq = Atomics.load(c, STATS_SEQ);
       const gen = Atomics.load(c, GEN);
       const k = Atomics.load(c, COUNT);
-      if (seq & 1 || (k < 0 && spins < SPINS)) {
+      // A writer mid-update (or one that died holding the lock): retry a while, then report what is there.
+      if ((seq & 1 || k < 0) && spins < SPINS) {
         this.spin(spins);
         continue;
       }

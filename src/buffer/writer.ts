@@ -34,6 +34,10 @@ import {
   EVENTS,
   GEN,
   LIMIT,
+  LOCK_COUNT,
+  LOCK_GEN,
+  LOCK_PRODUCED,
+  LOCKER,
   OFFS,
   PENDING,
   PRODUCED,
@@ -60,6 +64,14 @@ export type SubbufStart = (subbuf: Uint8Array, prevSubbuf: Uint8Array | null, pr
 /** Messages of at most this many bytes are copied byte by byte: TypedArray.set has a fixed cost per call. */
 const SMALL_COPY = 48;
 const SPINS_BEFORE_SLEEP = 64;
+
+/** Who this thread is, in LOCKER: a random id unless the host sets one (Node: the threadId). */
+let writerIdentity = ((Math.random() * 0x7ffffffe) | 0) + 1;
+
+/** Sets this thread's identity for lock recovery; the host calls it once per thread. */
+export function setWriterIdentity(id: number): void {
+  writerIdentity = id;
+}
 
 let canSleep = true;
 /** Backs off while another thread holds the buffer lock. */
@@ -214,6 +226,29 @@ export class BufferWriter {
     }
   }
 
+  /**
+   * After the thread with identity `id` died (a terminated worker): if it
+   * died holding this buffer's lock, release it so what was written stays
+   * readable. Returns whether anything was recovered.
+   */
+  recover(id: number): boolean {
+    const c = this.ctrl;
+    if (Atomics.load(c, COUNT) !== -1 || Atomics.load(c, LOCKER) !== id) return false;
+    const consumed = Atomics.load(c, CONSUMED);
+    if (consumed & CONSUMED_HELD) Atomics.store(c, CONSUMED, consumed & SEQ_MASK);
+    if (Atomics.load(c, STATS_SEQ) & 1) Atomics.add(c, STATS_SEQ, 1);
+    // A switch it had begun: a new sub-buffer has no messages yet; one only
+    // finished is left stalled, so nobody reads past its end.
+    let count = c[LOCK_COUNT]!;
+    if (c[GEN] !== c[LOCK_GEN]) count = 0;
+    else if (c[PRODUCED] !== c[LOCK_PRODUCED]) c[STALLED] = 1;
+    Atomics.add(c, GEN, 1);
+    c[LIMIT] = -1;
+    Atomics.store(c, COUNT, count);
+    this.signal();
+    return true;
+  }
+
   /** relay_buf_full: every sub-buffer is unconsumed, counting one just finished by a running switch. */
   isFull(): boolean {
     let produced = Atomics.load(this.ctrl, PRODUCED);
@@ -259,6 +294,10 @@ export class BufferWriter {
       if (k >= 0) {
         if (Atomics.compareExchange(c, COUNT, k, -1) === k) {
           this.held = k;
+          c[LOCKER] = writerIdentity;
+          c[LOCK_COUNT] = k;
+          c[LOCK_GEN] = c[GEN]!;
+          c[LOCK_PRODUCED] = c[PRODUCED]!;
           return k;
         }
       } else if (this.inSwitch) {

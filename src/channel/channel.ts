@@ -118,6 +118,16 @@ export interface ChannelInit<P> {
   needsCallbacks: boolean;
 }
 
+/**
+ * A thread died (a terminated worker): releases any buffer lock it held, in
+ * every channel this thread knows, so its data stays readable.
+ */
+export function recoverWriter(identity: number): number {
+  let recovered = 0;
+  for (const chan of realmChannels.values()) for (const buf of chan.buffers) if (buf.writer.recover(identity)) recovered++;
+  return recovered;
+}
+
 /** This realm's channel objects by id, so attaching twice yields the same object and buffer. */
 const realmChannels = new Map<string, RelayChannel<unknown>>();
 

@@ -135,8 +135,9 @@ export class RelayFile {
   async poll(timeoutMs = Infinity): Promise<PollResult> {
     this.check('poll');
     const deadline = Date.now() + timeoutMs;
-    // Atomics.waitAsync alone does not keep Node.js running; this timer does.
-    const keepAlive = setTimeout(() => {}, Math.min(timeoutMs, 2 ** 31 - 1));
+    // Atomics.waitAsync alone does not keep Node.js running; this timer does,
+    // and outlives the wait so the loop cannot empty before it resolves.
+    const keepAlive = setTimeout(() => {}, Math.min(timeoutMs + 1000, 2 ** 31 - 1));
     try {
       for (;;) {
         const seen = this.reader.events();
