@@ -189,14 +189,20 @@ export function __relayWrite(chan: RelayChannel, data: Uint8Array, length: numbe
  * from this buffer's next write, reserve, flush or close on.
  */
 export function relayReserve(chan: RelayChannel, length: number): Uint8Array | null {
-  checkChannel(chan);
-  if (!Number.isInteger(length) || length <= 0) throw invalidArg(`relayReserve length must be a whole number ≥ 1, got ${describe(length)}`);
-  if (length > chan.subbufSize) {
-    throw new RelayError('ERELAY_TOO_BIG', `relayReserve of ${length} bytes can never fit a ${chan.subbufSize}-byte sub-buffer`);
-  }
+  checkReserve(chan, length);
   const buf = chan.own ?? chan.claim();
   const off = buf.writer.reserve(length);
   return off < 0 ? null : buf.mem.data.subarray(off, off + length);
+}
+
+/**
+ * relayReserve without the view: the offset of the slot in the calling
+ * thread's buffer data (`chan.own.mem.data`), or -1 when dropped. Allocates
+ * nothing, for hot paths that build messages in place.
+ */
+export function relayReserveOffset(chan: RelayChannel, length: number): number {
+  checkReserve(chan, length);
+  return (chan.own ?? chan.claim()).writer.reserve(length);
 }
 
 /** relay_buf_full: every sub-buffer of buf is unconsumed. */
@@ -301,6 +307,14 @@ function checkCallbacks(callbacks: RelayCallbacks): void {
   }
   for (const name of ['subbufStart', 'bufMapped', 'bufUnmapped'] as const) {
     if (callbacks[name] !== undefined && typeof callbacks[name] !== 'function') throw invalidArg(`callbacks.${name} must be a function`);
+  }
+}
+
+function checkReserve(chan: RelayChannel, length: number): void {
+  checkChannel(chan);
+  if (!Number.isInteger(length) || length <= 0) throw invalidArg(`relayReserve length must be a whole number ≥ 1, got ${describe(length)}`);
+  if (length > chan.subbufSize) {
+    throw new RelayError('ERELAY_TOO_BIG', `relayReserve of ${length} bytes can never fit a ${chan.subbufSize}-byte sub-buffer`);
   }
 }
 

@@ -1,0 +1,116 @@
+// Producer and consumer threads of the relayfs cases (./relayfs.ts).
+import {
+  __relayWrite,
+  RelayFile,
+  relayAttach,
+  relayFlush,
+  relayReserveOffset,
+  relayWrite,
+  type ChannelHandle,
+  type FileEntry,
+} from '../../src/index.js';
+import { newMessage, readStamp, stamp } from '../message.js';
+import { announceReady, backoff, clockNs, readyThenGo, report, threadData, timeUp } from '../worker-side.js';
+
+export type WritePath = 'write' | 'lean' | 'reserve';
+export type ReadPath = 'read' | 'mmap';
+
+interface Data {
+  handle: ChannelHandle;
+  entry: FileEntry;
+  /** [0]: 1 once the producer is done, [1]: messages it sent. */
+  done: SharedArrayBuffer;
+  write: WritePath;
+  read: ReadPath;
+  overwrite: boolean;
+}
+
+const { role, size, durationMs, maxMessages, handle, entry, done, write, read, overwrite } = threadData<Data>();
+const doneWords = new Int32Array(done);
+
+if (role === 'producer') {
+  const chan = await relayAttach(handle);
+  const src = newMessage(size);
+  chan.claim();
+  const data = chan.own!.mem.data;
+  await readyThenGo();
+  const t0 = clockNs();
+  const end = performance.now() + durationMs;
+  let seq = 0;
+  let dropped = 0;
+  if (write === 'reserve') {
+    for (; !timeUp(seq, end, maxMessages); seq++) {
+      const at = relayReserveOffset(chan, size);
+      if (at < 0) dropped++;
+      else stamp(data, at, size, seq); // fill in place: no staging copy
+    }
+  } else if (write === 'lean') {
+    for (; !timeUp(seq, end, maxMessages); seq++) {
+      stamp(src, 0, size, seq);
+      if (!__relayWrite(chan, src, size)) dropped++;
+    }
+  } else {
+    for (; !timeUp(seq, end, maxMessages); seq++) {
+      stamp(src, 0, size, seq);
+      if (!relayWrite(chan, src, size)) dropped++;
+    }
+  }
+  const t1 = clockNs();
+  relayFlush(chan); // the last partial sub-buffer, for the mmap consumer; publishes a pending reservation
+  Atomics.store(doneWords, 1, seq);
+  Atomics.store(doneWords, 0, 1);
+  report({ sent: seq, t0, t1, dropped });
+} else {
+  const file = RelayFile.open(entry);
+  announceReady();
+  let received = 0;
+  let next = 0;
+  let ok = true;
+  let note: string | undefined;
+  // Whole messages only: a stamp must agree with itself and sequence numbers only grow (drops leave gaps).
+  const check = (bytes: Uint8Array, from: number, to: number): void => {
+    for (let at = from; at < to; at += size) {
+      const seq = readStamp(bytes, at, size);
+      if (seq < next) {
+        if (ok) note = `message after #${next - 1} has sequence ${seq}`;
+        ok = false;
+      }
+      next = seq + 1;
+      received++;
+    }
+  };
+  const finished = (): boolean => Atomics.load(doneWords, 0) === 1;
+  if (read === 'mmap') {
+    const map = file.mmap();
+    for (let spins = 0; ; ) {
+      const wasDone = finished();
+      const { first, count } = map.ready();
+      for (let i = 0; i < count; i++) {
+        const slot = (first + i) % map.nSubbufs;
+        const start = slot * map.subbufSize;
+        check(map.data, start, start + map.subbufSize - map.padding(slot));
+      }
+      if (count > 0) {
+        map.subbufsConsumed(count);
+        spins = 0;
+      } else if (wasDone) break;
+      else backoff(spins++);
+    }
+    map.unmap();
+  } else {
+    const buf = new Uint8Array(file.subbufSize * (file.nSubbufs + 1)); // never splits a message
+    for (let spins = 0; ; ) {
+      const wasDone = finished();
+      const n = file.readInto(buf);
+      if (n > 0) {
+        check(buf, 0, n);
+        spins = 0;
+      } else if (wasDone) break;
+      else backoff(spins++);
+    }
+  }
+  const t1 = clockNs();
+  const lost = overwrite ? file.stats().messagesOverwritten : 0;
+  file.close();
+  report({ received, ok, t1, note, dropped: lost });
+}

@@ -1,0 +1,40 @@
+// The subject: relayfs end to end, one writer thread and one reader thread, through the public API.
+import { HostFs, hostfsCallbacks, relayClose, relayOpen } from '../../src/index.js';
+import { runThreads } from '../threads.js';
+import { RING_BYTES, SIZES, type BenchCase, type RunResult } from '../types.js';
+import type { ReadPath, WritePath } from './relayfs-worker.js';
+
+const worker = new URL('./relayfs-worker.js', import.meta.url);
+// Same 4 MiB of data as every ring here; sub-buffers big enough for the largest message.
+const SUBBUF = 256 * 1024;
+let fsCount = 0;
+
+function relayfsCase(name: string, description: string, write: WritePath, read: ReadPath, overwrite = false): BenchCase {
+  return {
+    name,
+    family: 'relayfs',
+    description,
+    sizes: SIZES,
+    async run(size, opts): Promise<RunResult> {
+      const fs = HostFs.get(`bench-${process.pid}-${fsCount++}`);
+      const callbacks = overwrite
+        ? { ...hostfsCallbacks(fs), subbufStart: () => 1, module: new URL('./relayfs-overwrite.js', import.meta.url).href }
+        : hostfsCallbacks(fs);
+      const chan = relayOpen('cpu', null, SUBBUF, RING_BYTES / SUBBUF, callbacks, undefined, { buffers: 1 });
+      try {
+        const data = { handle: chan.handle(), entry: fs.files()[0], done: new SharedArrayBuffer(8), write, read, overwrite };
+        return await runThreads(size, opts, { url: worker, data }, { url: worker, data });
+      } finally {
+        relayClose(chan);
+      }
+    },
+  };
+}
+
+export const relayfsCases: readonly BenchCase[] = [
+  relayfsCase('relayfs-write+read', 'relayWrite; consumer read() (copy out, consume)', 'write', 'read'),
+  relayfsCase('relayfs-lean+read', '__relayWrite (no checks); consumer read()', 'lean', 'read'),
+  relayfsCase('relayfs-reserve+read', 'relayReserveOffset, message built in place; consumer read()', 'reserve', 'read'),
+  relayfsCase('relayfs-write+mmap', 'relayWrite; consumer mmap + relaySubbufsConsumed (zero-copy)', 'write', 'mmap'),
+  relayfsCase('relayfs-overwrite', 'overwrite (flight recorder) mode, relayWrite; consumer read(); overwritten messages counted as dropped', 'write', 'read', true),
+];
