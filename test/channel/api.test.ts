@@ -515,3 +515,22 @@ describe('Channel management', () => {
     relayClose(chan);
   });
 });
+
+describe('Channels in other threads', () => {
+  test('relayAttach needs the callbacks a writer runs: given, or through callbacks.module', async () => {
+    const { relayAttach, relayAttachSync } = await import('../../src/index.js');
+    const plain = openChannel();
+    assert.equal(relayAttachSync(plain.chan.handle()), plain.chan, 'this thread already has the channel');
+    const withStart = openChannel({ callbacks: { subbufStart: () => 1 } });
+    const handle = { ...withStart.chan.handle(), id: 'elsewhere' }; // as if in a thread without the channel
+    assert.throws(() => relayAttachSync(handle), code('ERELAY_CALLBACKS_REQUIRED'));
+    const attached = relayAttachSync(handle, { subbufStart: () => 1 });
+    assert.equal(attached.callbacks.subbufStart!(attached.buffers[0]!, new Uint8Array(1), null, 0), 1);
+    const moduled = { ...handle, id: 'elsewhere-2', callbacksModule: new URL('../fixtures/overwrite-callbacks.js', import.meta.url).href };
+    const loaded = await relayAttach(moduled);
+    assert.equal(typeof loaded.callbacks.subbufStart, 'function');
+    await assert.rejects(relayAttach({ kind: 'nope' } as never), code('ERELAY_INVALID_ARG'));
+    relayClose(plain.chan);
+    relayClose(withStart.chan);
+  });
+});
