@@ -415,22 +415,26 @@ export class BufferReader {
     }
   }
 
+  /** Readers' mutex: 0 free, 1 held, 2 held with waiters (so unlock notifies only when someone sleeps). */
   private lock(): void {
     const c = this.ctrl;
-    for (let spins = 0; Atomics.compareExchange(c, READ_LOCK, 0, 1) !== 0; spins++) {
-      if (spins > 64) {
-        try {
-          Atomics.wait(c, READ_LOCK, 1, 1);
-        } catch {
-          /* a thread that may not block keeps spinning */
-        }
+    if (Atomics.compareExchange(c, READ_LOCK, 0, 1) === 0) return;
+    for (let spins = 0; ; spins++) {
+      if (spins < 64) {
+        if (Atomics.compareExchange(c, READ_LOCK, 0, 1) === 0) return;
+        continue;
+      }
+      if (Atomics.exchange(c, READ_LOCK, 2) === 0) return;
+      try {
+        Atomics.wait(c, READ_LOCK, 2, 1);
+      } catch {
+        /* a thread that may not block keeps spinning */
       }
     }
   }
 
   private unlock(): void {
-    Atomics.store(this.ctrl, READ_LOCK, 0);
-    Atomics.notify(this.ctrl, READ_LOCK, 1);
+    if (Atomics.exchange(this.ctrl, READ_LOCK, 0) === 2) Atomics.notify(this.ctrl, READ_LOCK, 1);
   }
 
   private spin(spins: number): void {
