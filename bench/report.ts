@@ -1,0 +1,50 @@
+// The human-readable report: one table per message size, then the ratios.
+import { gb, rate, ratio, sizeLabel, table } from './format.js';
+import type { BenchReport } from './summary.js';
+
+export function renderText(r: BenchReport): string {
+  const { environment: e, settings: s } = r;
+  const out: string[] = [
+    `relayfs bench — node ${e.node}, ${e.platform}/${e.arch}, ${e.cpus} × ${e.cpuModel}`,
+    `${s.mode} mode: ${s.runs} run(s) of ${s.durationMs} ms per case and size, interleaved; median [min – max]`,
+  ];
+  for (const size of s.sizes) {
+    const rows = [['case', 'family', 'msg/s', '[min – max]', 'GB/s', '[min – max]']];
+    for (const c of r.cases) {
+      const x = c.results.find((res) => res.size === size);
+      if (!x) continue;
+      const m = x.messagesPerSecond;
+      const g = x.gigabytesPerSecond;
+      rows.push(
+        m && g
+          ? [c.name, c.family, rate(m.median), `[${rate(m.min)} – ${rate(m.max)}]`, gb(g.median), `[${gb(g.min)} – ${gb(g.max)}]`]
+          : [c.name, c.family, 'FAILED', x.failure ?? '', '', ''],
+      );
+    }
+    out.push('', `${sizeLabel(size)} messages`, indent(table(rows)));
+  }
+  out.push('', renderRatios(r));
+  out.push('', r.ok ? 'all cases verified' : 'SOME CASES FAILED VERIFICATION (no figures reported for them)');
+  return out.join('\n');
+}
+
+function renderRatios(r: BenchReport): string {
+  const { subject, note, rows } = r.ratios;
+  const head = `Ratios: best ${subject} case ÷ baseline, median messages/s (the same ratio holds for GB/s); > 1 means ${subject} is faster`;
+  if (rows.length === 0 || rows[0].baselines.length === 0) return `${head}\n  (no baselines)`;
+  const lines = [head];
+  if (note) lines.push(`(${note})`);
+  const header = ['size', subject, ...rows[0].baselines.map((b) => `÷ ${b.label}`)];
+  const body = rows.map((row) => [sizeLabel(row.size), row.subjectCase ?? 'FAILED', ...row.baselines.map((b) => ratio(b.ratio))]);
+  lines.push(indent(table([header, ...body])));
+  // Folded baselines hide which case was best; name them.
+  for (const label of ['copy limit', 'reference', 'relayfs']) {
+    const used = rows.map((row) => row.baselines.find((b) => b.label === label)).filter((b) => b !== undefined);
+    if (used.length) lines.push(`  ${label} = best ${label} case per size: ${used.map((b) => b.caseName ?? '—').join(', ')}`);
+  }
+  return lines.join('\n');
+}
+
+function indent(s: string): string {
+  return s.replace(/^/gm, '  ');
+}

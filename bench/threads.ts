@@ -1,0 +1,80 @@
+// Main-thread side of a measurement: spawn the producer (and consumer) workers, hold the
+// producer until every worker is ready, collect their reports and turn them into a RunResult.
+import { Worker, type Transferable } from 'node:worker_threads';
+import type { RunOptions, RunResult } from './types.js';
+import type { ConsumerReport, ProducerReport, ThreadData } from './worker-side.js';
+
+export interface ThreadSpec {
+  /** The compiled worker module, e.g. new URL('./x-worker.js', import.meta.url). */
+  url: URL;
+  data?: Record<string, unknown>;
+  transfer?: Transferable[];
+}
+
+export async function runThreads(
+  size: number,
+  opts: RunOptions,
+  producer: ThreadSpec,
+  consumer?: ThreadSpec,
+): Promise<RunResult> {
+  const common = { size, durationMs: opts.durationMs, maxMessages: opts.maxMessages };
+  const p = start<ProducerReport>(producer, { ...common, role: 'producer' });
+  const c = consumer ? start<ConsumerReport>(consumer, { ...common, role: 'consumer' }) : undefined;
+  const threads = c ? [p, c] : [p];
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`timed out after ${opts.timeoutMs} ms`)), opts.timeoutMs);
+  });
+  try {
+    await Promise.race([Promise.all(threads.map((t) => t.ready)), timeout]);
+    p.worker.postMessage({ type: 'go' });
+    const [pr, cr] = await Promise.race([Promise.all([p.result, c?.result]), timeout]);
+    return settle(size, pr, cr ?? pr.consumer);
+  } finally {
+    clearTimeout(timer);
+    await Promise.all(threads.map((t) => t.worker.terminate()));
+  }
+}
+
+interface Started<R> {
+  worker: Worker;
+  ready: Promise<void>;
+  result: Promise<R>;
+}
+
+function start<R>(spec: ThreadSpec, data: ThreadData): Started<R> {
+  const worker = new Worker(spec.url, {
+    workerData: { ...spec.data, ...data },
+    transferList: spec.transfer,
+  });
+  let readyOk!: () => void, readyFail!: (e: Error) => void;
+  let resultOk!: (r: R) => void, resultFail!: (e: Error) => void;
+  const ready = new Promise<void>((res, rej) => ((readyOk = res), (readyFail = rej)));
+  const result = new Promise<R>((res, rej) => ((resultOk = res), (resultFail = rej)));
+  // Either promise may be abandoned when the other fails; keep that from crashing the process.
+  ready.catch(() => {});
+  result.catch(() => {});
+  const fail = (e: Error): void => (readyFail(e), resultFail(e));
+  worker.on('message', (m: { type: string; report?: R }) => {
+    if (m.type === 'ready') readyOk();
+    else if (m.type === 'result') resultOk(m.report as R);
+  });
+  worker.on('error', fail);
+  worker.on('exit', (code) => fail(new Error(`${data.role} exited (code ${code}) before reporting`)));
+  return { worker, ready, result };
+}
+
+function settle(size: number, p: ProducerReport, c: ConsumerReport | undefined): RunResult {
+  if (!c) {
+    const ok = p.ok === true && p.sent > 0;
+    return { messages: p.sent, bytes: p.sent * size, seconds: (p.t1 - p.t0) / 1e9, verified: ok, note: p.note };
+  }
+  // Every message sent is either received or counted as dropped, by one side or the other.
+  const dropped = (p.dropped ?? 0) + (c.dropped ?? 0);
+  const notes = [p.note, c.note];
+  if (c.received + dropped !== p.sent) notes.push(`sent ${p.sent}, received ${c.received}, dropped ${dropped}`);
+  const note = notes.filter(Boolean).join('; ') || undefined;
+  const verified = p.ok !== false && c.ok && c.received + dropped === p.sent && c.received > 0;
+  const seconds = (c.t1 - p.t0) / 1e9;
+  return { messages: c.received, bytes: c.received * size, seconds, verified, dropped: dropped || undefined, note };
+}
