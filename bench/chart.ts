@@ -9,7 +9,8 @@ const PALETTE: Record<Family, string[]> = {
   'copy-limit': ['#3f3f3f', '#5f5f5f', '#7f7f7f', '#9a9a9a', '#b3b3b3', '#cacaca'],
   reference: ['#1f5fa8', '#4f8fd0'],
   peer: ['#d8730f', '#f2a541', '#3d9a50', '#8a5fb8', '#b5487a'],
-  relayfs: ['#c0182b', '#e0525e', '#f08a8f', '#8e1020'],
+  relayfs: ['#c0182b', '#e0525e', '#f08a8f', '#8e1020', '#ff9aa2', '#6b0b18'],
+  scaling: ['#a0522d'],
   klog: ['#178f8f', '#4fbcbc'],
 };
 

@@ -11,16 +11,18 @@ export interface ThreadSpec {
   transfer?: Transferable[];
 }
 
+/** One producer thread (or several: then their reports are summed) and an optional consumer thread. */
 export async function runThreads(
   size: number,
   opts: RunOptions,
-  producer: ThreadSpec,
+  producer: ThreadSpec | ThreadSpec[],
   consumer?: ThreadSpec,
 ): Promise<RunResult> {
   const common = { size, durationMs: opts.durationMs, maxMessages: opts.maxMessages };
-  const p = start<ProducerReport>(producer, { ...common, role: 'producer' });
+  const producers = (Array.isArray(producer) ? producer : [producer]).map((spec) => start<ProducerReport>(spec, { ...common, role: 'producer' }));
+  const p = producers.length === 1 ? producers[0]! : combine(producers);
   const c = consumer ? start<ConsumerReport>(consumer, { ...common, role: 'consumer' }) : undefined;
-  const threads = c ? [p, c] : [p];
+  const threads = [...producers, ...(c ? [c] : [])];
   let timer: NodeJS.Timeout | undefined;
   const timeout = new Promise<never>((_, reject) => {
     timer = setTimeout(() => reject(new Error(`timed out after ${opts.timeoutMs} ms`)), opts.timeoutMs);
@@ -34,6 +36,21 @@ export async function runThreads(
     clearTimeout(timer);
     await Promise.all(threads.map((t) => t.worker.terminate()));
   }
+}
+
+/** Several producers seen as one: started together, reports summed, earliest start and latest end. */
+function combine(producers: Started<ProducerReport>[]): Started<ProducerReport> {
+  const result = Promise.all(producers.map((q) => q.result)).then((rs) => ({
+    sent: rs.reduce((n, r) => n + r.sent, 0),
+    dropped: rs.reduce((n, r) => n + (r.dropped ?? 0), 0),
+    t0: Math.min(...rs.map((r) => r.t0)),
+    t1: Math.max(...rs.map((r) => r.t1)),
+    ok: rs.every((r) => r.ok !== false),
+    note: rs.map((r) => r.note).filter(Boolean).join('; ') || undefined,
+  }));
+  result.catch(() => {});
+  const go = { postMessage: (m: unknown) => producers.forEach((q) => q.worker.postMessage(m)) } as unknown as Worker;
+  return { worker: go, ready: Promise.all(producers.map((q) => q.ready)).then(() => {}), result };
 }
 
 interface Started<R> {

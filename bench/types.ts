@@ -1,7 +1,8 @@
 // The contract between the harness and a benchmark case.
 
 /** Families decide how a case is compared: the subject family is divided by the others. */
-export type Family = 'copy-limit' | 'reference' | 'peer' | 'relayfs' | 'klog';
+/** 'scaling' cases (several writer threads) are reported but never in the one-writer ratios. */
+export type Family = 'copy-limit' | 'reference' | 'peer' | 'relayfs' | 'scaling' | 'klog';
 
 /** How long one measurement lasts. The producer stops at whichever limit comes first. */
 export interface RunOptions {

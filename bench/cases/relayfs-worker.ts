@@ -17,15 +17,16 @@ export type ReadPath = 'read' | 'mmap';
 
 interface Data {
   handle: ChannelHandle;
-  entry: FileEntry;
-  /** [0]: 1 once the producer is done, [1]: messages it sent. */
+  /** One relay file per writer thread. */
+  entries: FileEntry[];
+  /** [0]: producers done so far. */
   done: SharedArrayBuffer;
   write: WritePath;
   read: ReadPath;
   overwrite: boolean;
 }
 
-const { role, size, durationMs, maxMessages, handle, entry, done, write, read, overwrite } = threadData<Data>();
+const { role, size, durationMs, maxMessages, handle, entries, done, write, read, overwrite } = threadData<Data>();
 const doneWords = new Int32Array(done);
 
 if (role === 'producer') {
@@ -57,60 +58,65 @@ if (role === 'producer') {
   }
   const t1 = clockNs();
   relayFlush(chan); // the last partial sub-buffer, for the mmap consumer; publishes a pending reservation
-  Atomics.store(doneWords, 1, seq);
-  Atomics.store(doneWords, 0, 1);
+  Atomics.add(doneWords, 0, 1);
   report({ sent: seq, t0, t1, dropped });
 } else {
-  const file = RelayFile.open(entry);
+  const files = entries.map((e) => RelayFile.open(e));
   announceReady();
   let received = 0;
-  let next = 0;
   let ok = true;
   let note: string | undefined;
-  // Whole messages only: a stamp must agree with itself and sequence numbers only grow (drops leave gaps).
-  const check = (bytes: Uint8Array, from: number, to: number): void => {
+  // Whole messages only: a stamp must agree with itself and, per writer, sequence numbers only grow (drops leave gaps).
+  const next = files.map(() => 0);
+  const check = (w: number, bytes: Uint8Array, from: number, to: number): void => {
     for (let at = from; at < to; at += size) {
       const seq = readStamp(bytes, at, size);
-      if (seq < next) {
-        if (ok) note = `message after #${next - 1} has sequence ${seq}`;
+      if (seq < next[w]!) {
+        if (ok) note = `writer ${w}: message after #${next[w]! - 1} has sequence ${seq}`;
         ok = false;
       }
-      next = seq + 1;
+      next[w] = seq + 1;
       received++;
     }
   };
-  const finished = (): boolean => Atomics.load(doneWords, 0) === 1;
+  const finished = (): boolean => Atomics.load(doneWords, 0) === files.length;
   if (read === 'mmap') {
-    const map = file.mmap();
+    const maps = files.map((f) => f.mmap());
     for (let spins = 0; ; ) {
       const wasDone = finished();
-      const { first, count } = map.ready();
-      for (let i = 0; i < count; i++) {
-        const slot = (first + i) % map.nSubbufs;
-        const start = slot * map.subbufSize;
-        check(map.data, start, start + map.subbufSize - map.padding(slot));
-      }
-      if (count > 0) {
-        map.subbufsConsumed(count);
-        spins = 0;
-      } else if (wasDone) break;
+      let got = 0;
+      maps.forEach((map, w) => {
+        const { first, count } = map.ready();
+        for (let i = 0; i < count; i++) {
+          const slot = (first + i) % map.nSubbufs;
+          const start = slot * map.subbufSize;
+          check(w, map.data, start, start + map.subbufSize - map.padding(slot));
+        }
+        if (count > 0) map.subbufsConsumed(count);
+        got += count;
+      });
+      if (got > 0) spins = 0;
+      else if (wasDone) break;
       else backoff(spins++);
     }
-    map.unmap();
+    for (const map of maps) map.unmap();
   } else {
-    const buf = new Uint8Array(file.subbufSize * (file.nSubbufs + 1)); // never splits a message
+    const buf = new Uint8Array(files[0]!.subbufSize * (files[0]!.nSubbufs + 1)); // never splits a message
     for (let spins = 0; ; ) {
       const wasDone = finished();
-      const n = file.readInto(buf);
-      if (n > 0) {
-        check(buf, 0, n);
-        spins = 0;
-      } else if (wasDone) break;
+      let got = 0;
+      files.forEach((file, w) => {
+        const n = file.readInto(buf);
+        if (n > 0) check(w, buf, 0, n);
+        got += n;
+      });
+      if (got > 0) spins = 0;
+      else if (wasDone) break;
       else backoff(spins++);
     }
   }
   const t1 = clockNs();
-  const lost = overwrite ? file.stats().messagesOverwritten : 0;
-  file.close();
+  const lost = overwrite ? files.reduce((n, f) => n + f.stats().messagesOverwritten, 0) : 0;
+  for (const file of files) file.close();
   report({ received, ok, t1, note, dropped: lost });
 }

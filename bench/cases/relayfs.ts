@@ -9,10 +9,10 @@ const worker = new URL('./relayfs-worker.js', import.meta.url);
 const SUBBUF = 256 * 1024;
 let fsCount = 0;
 
-function relayfsCase(name: string, description: string, write: WritePath, read: ReadPath, overwrite = false): BenchCase {
+function relayfsCase(name: string, description: string, write: WritePath, read: ReadPath, overwrite = false, writers = 1): BenchCase {
   return {
     name,
-    family: 'relayfs',
+    family: writers > 1 ? 'scaling' : 'relayfs',
     description,
     sizes: SIZES,
     async run(size, opts): Promise<RunResult> {
@@ -20,10 +20,11 @@ function relayfsCase(name: string, description: string, write: WritePath, read: 
       const callbacks = overwrite
         ? { ...hostfsCallbacks(fs), subbufStart: () => 1, module: new URL('./relayfs-overwrite.js', import.meta.url).href }
         : hostfsCallbacks(fs);
-      const chan = relayOpen('cpu', null, SUBBUF, RING_BYTES / SUBBUF, callbacks, undefined, { buffers: 1 });
+      const chan = relayOpen('cpu', null, SUBBUF, RING_BYTES / SUBBUF, callbacks, undefined, { buffers: writers });
       try {
-        const data = { handle: chan.handle(), entry: fs.files()[0], done: new SharedArrayBuffer(8), write, read, overwrite };
-        return await runThreads(size, opts, { url: worker, data }, { url: worker, data });
+        const data = { handle: chan.handle(), entries: fs.files(), done: new SharedArrayBuffer(4), write, read, overwrite };
+        const producers = Array.from({ length: writers }, () => ({ url: worker, data }));
+        return await runThreads(size, opts, producers, { url: worker, data });
       } finally {
         relayClose(chan);
       }
@@ -36,5 +37,6 @@ export const relayfsCases: readonly BenchCase[] = [
   relayfsCase('relayfs-lean+read', '__relayWrite (no checks); consumer read()', 'lean', 'read'),
   relayfsCase('relayfs-reserve+read', 'relayReserveOffset, message built in place; consumer read()', 'reserve', 'read'),
   relayfsCase('relayfs-write+mmap', 'relayWrite; consumer mmap + relaySubbufsConsumed (zero-copy)', 'write', 'mmap'),
+  relayfsCase('relayfs-2writers+read', 'two writer threads, a buffer each, relayWrite; one consumer read()s both', 'write', 'read', false, 2),
   relayfsCase('relayfs-overwrite', 'overwrite (flight recorder) mode, relayWrite; consumer read(); overwritten messages counted as dropped', 'write', 'read', true),
 ];
