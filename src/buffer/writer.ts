@@ -175,10 +175,10 @@ export class BufferWriter {
       if (this.ctrl[CLOSED]) return true;
       this.publishPending();
       if (!this.ctrl[STALLED] && this.held > 0) this.switchSubbuf();
-      this.signal();
     } finally {
       this.unlock();
     }
+    this.signal(); // after unlock: a woken reader must find the buffer free
     return true;
   }
 
@@ -220,10 +220,10 @@ export class BufferWriter {
       if (!reentrant) this.publishPending();
       this.ctrl[CLOSED] = 1;
       Atomics.add(this.ctrl, GEN, 1);
-      this.signal();
     } finally {
       if (!reentrant) this.unlock();
     }
+    this.signal(); // after unlock: a reader woken by the hang-up must be able to read the tail
   }
 
   /**

@@ -163,13 +163,14 @@ export class RelayFile {
     const latency = options.latency ?? 50;
     let moved = 0;
     while (moved < count) {
+      const closed = this.hangup; // read before the read: data written just before a close is not missed
       const chunk = this.reader.read(count === Infinity ? undefined : count - moved);
       if (chunk && chunk.length > 0) {
         await writeOut(out, chunk);
         moved += chunk.length;
         continue;
       }
-      if (!options.follow || this.hangup) break;
+      if (!options.follow || closed) break;
       await this.poll(latency);
     }
     return moved;
@@ -188,6 +189,7 @@ export class RelayFile {
   async *chunks(options: ChunkOptions = {}): AsyncGenerator<RelayChunk> {
     const latency = options.latency ?? 50;
     while (this.open) {
+      const closed = this.hangup; // read before the read: data written just before a close is not missed
       const data = this.reader.read();
       const overwritten = this.reader.stats().subbufsOverwritten;
       const lostSubbufs = overwritten - this.lastOverwritten;
@@ -196,7 +198,7 @@ export class RelayFile {
         yield { data, lostSubbufs };
         continue;
       }
-      if (this.hangup) return;
+      if (closed) return;
       await this.poll(latency);
     }
   }
