@@ -22,3 +22,4 @@ export * from './channel/index.js';
 export { RelayError, type RelayErrorCode } from './errors.js';
 export type { BufferStats } from './buffer/index.js';
 export * from './hostfs/index.js';
+export * from './remote/index.js';

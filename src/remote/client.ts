@@ -1,0 +1,271 @@
+/**
+ * A client for the remote protocol: list, stats, a consuming read and
+ * follow (an async iterator of byte chunks) against another process's
+ * relay files. The bodies are the relay file's bytes with padding removed;
+ * HTTP chunk boundaries mean nothing, so parse messages from the stream.
+ */
+import { request, type IncomingMessage } from 'node:http';
+import type { BufferStats } from '../buffer/index.js';
+import {
+  END_TRAILER,
+  ProtocolError,
+  STATS_TRAILER,
+  encodePath,
+  type EndReason,
+  type ErrorBody,
+  type FileInfo,
+  type Listing,
+  type ServerInfo,
+} from './protocol.js';
+import { defaultSocketPath } from './socket-dir.js';
+
+export interface RemoteOptions {
+  /** The producer's Unix socket (exposeRelayFiles().socketPath). */
+  socketPath?: string;
+  /** Or: the producer's pid, to find its socket in the default place. */
+  pid?: number;
+  /** Host filesystem name for the default socket path (default 'root'). */
+  fs?: string;
+  /** Or: the TCP URL (http://127.0.0.1:PORT); needs `token`. */
+  url?: string;
+  token?: string;
+  /** Time limit for list, stats and plain reads (ms, default 10000). Follow has none. */
+  timeoutMs?: number;
+}
+
+export interface RemoteReadOptions {
+  /** Stop after this many bytes (may end inside a message, like read(2)). */
+  max?: number;
+  signal?: AbortSignal;
+}
+
+export interface RemoteFollowOptions {
+  /** Longest wait before data of a partly filled sub-buffer is sent (ms, 1..10000, default 50). */
+  latency?: number;
+  max?: number;
+  signal?: AbortSignal;
+}
+
+/** How a read ended, from the response trailers. */
+export interface ReadEnd {
+  reason: EndReason;
+  /** The file's counters as the read ended (null if the server could not send them). */
+  stats: BufferStats | null;
+}
+
+export interface ReadResult extends ReadEnd {
+  data: Uint8Array;
+}
+
+/** An error from the server (status ≥ 400, code from the JSON body) or from the connection (status 0). */
+export class RemoteError extends Error {
+  readonly code: string;
+  readonly status: number;
+  constructor(code: string, status: number, message: string) {
+    super(`${code}: ${message}`);
+    this.name = 'RemoteError';
+    this.code = code;
+    this.status = status;
+  }
+}
+
+export class RelayRemote {
+  private readonly target: { socketPath: string } | { host: string; port: number };
+  private readonly token: string | undefined;
+  private readonly timeoutMs: number;
+  /** Where this client connects, for messages. */
+  readonly address: string;
+
+  constructor(options: RemoteOptions = {}) {
+    this.token = options.token;
+    this.timeoutMs = options.timeoutMs ?? 10_000;
+    if (options.url !== undefined) {
+      const url = new URL(options.url);
+      if (url.protocol !== 'http:') throw new TypeError(`url must be http://host:port, got ${options.url}`);
+      this.target = { host: url.hostname, port: Number(url.port || 80) };
+      this.address = url.origin;
+    } else {
+      const socketPath = options.socketPath ?? defaultSocketPath(options.pid ?? process.pid, options.fs ?? 'root');
+      this.target = { socketPath };
+      this.address = socketPath;
+    }
+  }
+
+  /** GET /v1: who is serving. */
+  async info(): Promise<ServerInfo> {
+    return this.json<ServerInfo>('/v1');
+  }
+
+  /** GET /v1/files[/dir]: channels and files with their counters. */
+  async list(dir = '/'): Promise<Listing> {
+    const encoded = encodeOrThrow(dir);
+    return this.json<Listing>(encoded ? `/v1/files/${encoded}` : '/v1/files');
+  }
+
+  /** GET /v1/files/<path>/stats */
+  async stats(path: string): Promise<FileInfo> {
+    return this.json<FileInfo>(`/v1/files/${filePath(path)}/stats`);
+  }
+
+  /** A consuming read of what is readable now (padding removed, whole messages unless `max` cuts one). */
+  async read(path: string, options: RemoteReadOptions = {}): Promise<ReadResult> {
+    const res = await this.get(readTarget(path, { max: options.max }), options.signal, this.timeoutMs);
+    const parts: Buffer[] = [];
+    for await (const chunk of body(res, this.address)) parts.push(chunk);
+    const end = endOf(res);
+    return { data: parts.length === 1 ? parts[0]! : Buffer.concat(parts), ...end }; // a Buffer is a Uint8Array: no extra copy
+  }
+
+  /**
+   * Follows a file: chunks as they arrive, until the channel is closed and
+   * drained (or `max`, or the server shuts down). Breaking out of the loop
+   * disconnects; only bytes already sent to this client are lost.
+   */
+  follow(path: string, options: RemoteFollowOptions = {}): RemoteFollow {
+    return new RemoteFollow(() => this.get(readTarget(path, { follow: true, latency: options.latency, max: options.max }), options.signal, 0));
+  }
+
+  private async json<T>(target: string): Promise<T> {
+    const res = await this.get(target, undefined, this.timeoutMs);
+    const text = await readText(res, 16 * 1024 * 1024);
+    try {
+      return JSON.parse(text) as T;
+    } catch {
+      throw new RemoteError('EPROTO', res.statusCode ?? 0, `${target}: the server sent invalid JSON`);
+    }
+  }
+
+  /** Sends a GET; resolves with a 2xx response, rejects with a RemoteError otherwise. */
+  private get(target: string, signal: AbortSignal | undefined, timeoutMs: number): Promise<IncomingMessage> {
+    return new Promise((resolve, reject) => {
+      const req = request({
+        ...this.target,
+        path: target,
+        method: 'GET',
+        agent: false,
+        signal,
+        headers: { Host: 'relayfs', ...(this.token ? { Authorization: `Bearer ${this.token}` } : {}) },
+      });
+      if (timeoutMs > 0) {
+        req.setTimeout(timeoutMs, () => req.destroy(new RemoteError('ETIMEDOUT', 0, `${target}: no answer from ${this.address} within ${timeoutMs} ms`)));
+      }
+      req.on('error', (err: NodeJS.ErrnoException) => {
+        reject(err instanceof RemoteError ? err : new RemoteError(err.code ?? err.name ?? 'ECONN', 0, `${this.address}: ${err.message}`));
+      });
+      req.on('response', (res) => {
+        if (res.statusCode !== undefined && res.statusCode < 300) {
+          if (timeoutMs > 0) req.setTimeout(0); // the response has begun; a body may take its time
+          resolve(res);
+          return;
+        }
+        readText(res, 64 * 1024).then(
+          (text) => reject(errorFrom(res.statusCode ?? 0, text)),
+          (err) => reject(err),
+        );
+      });
+      req.end();
+    });
+  }
+}
+
+/** The chunks of a follow read; `end` tells how it ended once iteration is over. */
+export class RemoteFollow implements AsyncIterable<Uint8Array> {
+  end: ReadEnd | null = null;
+  private readonly open: () => Promise<IncomingMessage>;
+  private started = false;
+
+  constructor(open: () => Promise<IncomingMessage>) {
+    this.open = open;
+  }
+
+  async *[Symbol.asyncIterator](): AsyncGenerator<Uint8Array, void, undefined> {
+    if (this.started) throw new TypeError('a RemoteFollow can be iterated once');
+    this.started = true;
+    const res = await this.open();
+    try {
+      yield* body(res, 'the server');
+      this.end = endOf(res);
+    } finally {
+      if (!res.complete) res.destroy(); // the consumer stopped early: disconnect
+    }
+  }
+}
+
+/** A connected client (the constructor does not connect; this is a shorthand). */
+export function connectRemote(options: RemoteOptions = {}): RelayRemote {
+  return new RelayRemote(options);
+}
+
+/** encodePath, failing with a RemoteError like everything else here. */
+function encodeOrThrow(path: string): string {
+  if (typeof path !== 'string') throw new RemoteError('EBADPATH', 0, 'a relay path must be a string');
+  try {
+    return encodePath(path);
+  } catch (err) {
+    if (err instanceof ProtocolError) throw new RemoteError(err.code, 0, err.message);
+    throw err;
+  }
+}
+
+function filePath(path: string): string {
+  const encoded = encodeOrThrow(path);
+  if (!encoded) throw new RemoteError('EBADPATH', 0, 'a relay file path is needed');
+  return encoded;
+}
+
+function readTarget(path: string, q: { follow?: boolean; latency?: number; max?: number }): string {
+  const params: string[] = [];
+  if (q.follow) params.push('follow=1');
+  if (q.latency !== undefined) params.push(`latency=${q.latency}`);
+  if (q.max !== undefined) params.push(`max=${q.max}`);
+  return `/v1/files/${filePath(path)}${params.length ? `?${params.join('&')}` : ''}`;
+}
+
+/** A response body, with a connection lost midway reported as a RemoteError (an abort stays an AbortError). */
+async function* body(res: IncomingMessage, from: string): AsyncGenerator<Buffer, void, undefined> {
+  try {
+    for await (const chunk of res) yield chunk as Buffer;
+  } catch (err) {
+    if ((err as Error)?.name === 'AbortError' || err instanceof RemoteError) throw err;
+    throw new RemoteError('ECONNRESET', 0, `the connection to ${from} was lost in the middle of a read: ${(err as Error)?.message ?? String(err)}`);
+  }
+}
+
+/** The end of a read body: complete, with the X-Relay-End trailer. */
+function endOf(res: IncomingMessage): ReadEnd {
+  if (!res.complete) throw new RemoteError('ECONNRESET', 0, 'the read was cut off before its end');
+  const reason = res.trailers[END_TRAILER.toLowerCase()] as EndReason | undefined;
+  if (reason === 'error') throw new RemoteError('EINTERNAL', 500, 'the server failed in the middle of the read');
+  let stats: BufferStats | null = null;
+  try {
+    const raw = res.trailers[STATS_TRAILER.toLowerCase()];
+    if (raw) stats = JSON.parse(raw) as BufferStats;
+  } catch {
+    /* stats are informative only */
+  }
+  return { reason: reason ?? 'drained', stats };
+}
+
+async function readText(res: IncomingMessage, limit: number): Promise<string> {
+  const parts: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of res) {
+    size += (chunk as Buffer).length;
+    if (size > limit) {
+      res.destroy();
+      throw new RemoteError('EPROTO', res.statusCode ?? 0, `response larger than ${limit} bytes`);
+    }
+    parts.push(chunk as Buffer);
+  }
+  return Buffer.concat(parts).toString('utf8');
+}
+
+function errorFrom(status: number, text: string): RemoteError {
+  try {
+    const body = JSON.parse(text) as ErrorBody;
+    if (body?.error?.code) return new RemoteError(body.error.code, status, body.error.message);
+  } catch {
+    /* not our JSON: fall through */
+  }
+  return new RemoteError(`HTTP${status}`, status, text.slice(0, 200) || `HTTP status ${status}`);
+}

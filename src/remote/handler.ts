@@ -1,0 +1,232 @@
+/**
+ * HTTP handling in the serving thread: authenticates, parses, dispatches a
+ * request to the file table, and answers every failure with a JSON error.
+ * Nothing a client sends can throw past this module or block the thread.
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
+import type { FileEntry } from '../hostfs/index.js';
+import { RelayError } from '../errors.js';
+import { authorized } from './auth.js';
+import type { FileTable } from './file-table.js';
+import {
+  END_TRAILER,
+  PROTOCOL_VERSION,
+  ProtocolError,
+  STATS_TRAILER,
+  STATUS,
+  parseRequest,
+  type ChannelInfo,
+  type ErrorCode,
+  type FileInfo,
+  type Listing,
+  type ReadOptions,
+  type ServerInfo,
+} from './protocol.js';
+import { pump } from './read-stream.js';
+
+export interface ServeContext {
+  readonly table: FileTable;
+  readonly fsName: string;
+  readonly pid: number;
+  /** Required on TCP connections. */
+  readonly token: string | null;
+  /** Set by shutdown: new requests get EBUSY, follow reads wind down. */
+  stopping: boolean;
+  /** Reads in progress, so shutdown can wait for them. */
+  readonly active: Set<Promise<void>>;
+}
+
+export type Transport = 'unix' | 'tcp';
+
+/** The 'request' listener of one server (one transport). */
+export function requestHandler(ctx: ServeContext, transport: Transport) {
+  return (req: IncomingMessage, res: ServerResponse): void => {
+    res.on('error', () => {}); // a write to a vanished client is not our error
+    let work: Promise<void>;
+    try {
+      work = handle(ctx, transport, req, res);
+    } catch (err) {
+      work = Promise.reject(err);
+    }
+    const tracked = work.catch((err) => sendError(res, err)).finally(() => ctx.active.delete(tracked));
+    ctx.active.add(tracked);
+  };
+}
+
+/** The 'clientError' listener: unparseable bytes get a JSON 4xx and the connection closes. */
+export function clientErrorHandler(err: Error & { code?: string }, socket: Socket): void {
+  if (!socket.writable || err.code === 'ECONNRESET') {
+    socket.destroy();
+    return;
+  }
+  const code: ErrorCode =
+    err.code === 'HPE_HEADER_OVERFLOW' ? 'ETOOLARGE' : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 'ETIMEDOUT' : 'EBADREQUEST';
+  const message =
+    code === 'ETIMEDOUT'
+      ? 'the request line and headers did not arrive in time'
+      : code === 'ETOOLARGE'
+        ? 'request line and headers are larger than 16 KiB'
+        : `malformed HTTP request (${err.code ?? err.message})`;
+  const body = JSON.stringify(new ProtocolError(code, message).body());
+  socket.end(
+    `HTTP/1.1 ${STATUS[code]} ${reasonPhrase(STATUS[code])}\r\n` +
+      'Content-Type: application/json; charset=utf-8\r\n' +
+      `Content-Length: ${Buffer.byteLength(body)}\r\n` +
+      'Connection: close\r\n\r\n' +
+      body,
+  );
+}
+
+async function handle(ctx: ServeContext, transport: Transport, req: IncomingMessage, res: ServerResponse): Promise<void> {
+  if (transport === 'tcp' && (ctx.token === null || !authorized(req.headers.authorization, ctx.token))) {
+    res.setHeader('WWW-Authenticate', 'Bearer realm="relayfs"');
+    throw new ProtocolError('EUNAUTHORIZED', 'this TCP listener needs "Authorization: Bearer <token>" with the token the producer printed');
+  }
+  // We never read request bodies; one that is announced would be taken for the next request.
+  const length = req.headers['content-length'];
+  if ((length !== undefined && length !== '0') || req.headers['transfer-encoding'] !== undefined) {
+    res.setHeader('Connection', 'close');
+    throw new ProtocolError('EBADREQUEST', 'requests carry no body');
+  }
+  const route = parseRequest(req.method, req.url);
+  if (ctx.stopping) throw new ProtocolError('EBUSY', 'the server is shutting down');
+
+  const { table } = ctx;
+  switch (route.kind) {
+    case 'info':
+      return sendJson(res, { server: 'relayfs', protocol: PROTOCOL_VERSION, pid: ctx.pid, fs: ctx.fsName, tcp: transport === 'tcp' } satisfies ServerInfo);
+    case 'list':
+      return sendJson(res, listing(ctx, route.path));
+    case 'stats': {
+      const entry = table.file(route.path);
+      if (entry) return sendJson(res, fileInfo(table, entry));
+      const named = table.file(route.fallback); // a file really named "stats": read it
+      if (named) return read(ctx, named, res, { follow: false, latency: 0, max: Infinity });
+      if (table.isDir(route.path)) throw new ProtocolError('EISDIR', `${route.path} is a directory: stats are per relay file`);
+      throw new ProtocolError('ENOENT', `no relay file at ${route.path}`);
+    }
+    case 'read-or-list': {
+      const entry = table.file(route.path);
+      if (entry) return read(ctx, entry, res, route.read);
+      if (table.isDir(route.path)) {
+        if (route.query) throw new ProtocolError('EISDIR', `${route.path} is a directory: follow, latency and max apply to relay files`);
+        return sendJson(res, listing(ctx, route.path));
+      }
+      throw new ProtocolError('ENOENT', `no relay file or directory at ${route.path}`);
+    }
+  }
+}
+
+/** A consuming read (or follow) of one relay file, ending with the X-Relay-End and X-Relay-Stats trailers. */
+async function read(ctx: ServeContext, entry: FileEntry, res: ServerResponse, opts: ReadOptions): Promise<void> {
+  const lease = leaseOrNotFound(ctx.table, entry);
+  try {
+    res.writeHead(200, {
+      'Content-Type': 'application/octet-stream',
+      'Cache-Control': 'no-store',
+      'X-Relay-Channel': entry.handle.id,
+      'X-Relay-Cpu': String(entry.cpu),
+      Trailer: `${END_TRAILER}, ${STATS_TRAILER}`,
+    });
+    if (opts.follow) res.flushHeaders(); // the client learns at once that the stream is live
+    let reason: Awaited<ReturnType<typeof pump>>;
+    try {
+      reason = await pump(lease.file, res, opts, ctx);
+    } catch (err) {
+      if (!(err instanceof RelayError && err.code === 'ERELAY_CLOSED')) throw err;
+      reason = 'shutdown'; // the file was closed under us by shutdown
+    }
+    if (reason === 'aborted') {
+      res.destroy();
+      return;
+    }
+    const stats = lease.file.closed ? null : lease.file.stats();
+    res.addTrailers({ [END_TRAILER]: reason, ...(stats ? { [STATS_TRAILER]: JSON.stringify(stats) } : {}) });
+    res.end();
+  } finally {
+    lease.release();
+  }
+}
+
+function listing(ctx: ServeContext, dir: string): Listing {
+  const { table } = ctx;
+  if (!table.isDir(dir)) {
+    throw new ProtocolError(table.file(dir) ? 'EBADREQUEST' : 'ENOENT', `${dir} is not a directory`);
+  }
+  const files: FileInfo[] = [];
+  const channels = new Map<string, ChannelInfo>();
+  for (const entry of table.files(dir)) {
+    let info: FileInfo;
+    try {
+      info = fileInfo(table, entry);
+    } catch {
+      continue; // closed and released between listing and opening: it is gone
+    }
+    files.push(info);
+    const h = entry.handle;
+    let chan = channels.get(h.id);
+    if (!chan) {
+      chan = {
+        id: h.id,
+        baseFilename: h.baseFilename,
+        subbufSize: h.subbufSize,
+        nSubbufs: h.nSubbufs,
+        global: h.isGlobal,
+        closed: info.stats.closed,
+        files: [],
+      };
+      channels.set(h.id, chan);
+    }
+    chan.files[entry.cpu] = entry.path;
+  }
+  for (const chan of channels.values()) chan.files = chan.files.filter((p) => typeof p === 'string');
+  return { fs: ctx.fsName, pid: ctx.pid, dir, channels: [...channels.values()], files };
+}
+
+function fileInfo(table: FileTable, entry: FileEntry): FileInfo {
+  const lease = leaseOrNotFound(table, entry);
+  try {
+    return { path: entry.path, channel: entry.handle.id, cpu: entry.cpu, available: lease.file.available(), stats: lease.file.stats() };
+  } finally {
+    lease.release();
+  }
+}
+
+function leaseOrNotFound(table: FileTable, entry: FileEntry) {
+  try {
+    return table.lease(entry);
+  } catch (err) {
+    if (err instanceof RelayError) throw new ProtocolError('ENOENT', `${entry.path}: ${err.message}`);
+    throw err;
+  }
+}
+
+function sendJson(res: ServerResponse, value: unknown, status = 200): void {
+  const body = JSON.stringify(value);
+  res.writeHead(status, {
+    'Content-Type': 'application/json; charset=utf-8',
+    'Content-Length': Buffer.byteLength(body),
+    'Cache-Control': 'no-store',
+  });
+  res.end(body);
+}
+
+function sendError(res: ServerResponse, err: unknown): void {
+  if (res.headersSent) {
+    // Mid-stream: the status is gone; end the body with the reason instead.
+    if (!res.writableEnded && !res.destroyed) {
+      res.addTrailers({ [END_TRAILER]: 'error' });
+      res.end();
+    }
+    return;
+  }
+  const perr =
+    err instanceof ProtocolError ? err : new ProtocolError('EINTERNAL', `internal error: ${(err as Error)?.message ?? String(err)}`);
+  if (perr.code === 'EMETHOD') res.setHeader('Allow', 'GET');
+  sendJson(res, perr.body(), perr.status);
+}
+
+function reasonPhrase(status: number): string {
+  return ({ 400: 'Bad Request', 408: 'Request Timeout', 431: 'Request Header Fields Too Large' } as Record<number, string>)[status] ?? 'Error';
+}

@@ -1,0 +1,84 @@
+/**
+ * The consuming read of one relay file onto one HTTP response, and its
+ * follow mode (the poll() analog). Data is consumed from the relay buffer
+ * only when the socket has drained what was sent before, so a slow or
+ * vanished reader holds back at most one chunk, and a reader that
+ * disconnects loses only what had already been handed to its socket.
+ * Every chunk ends on a message boundary, so the next reader of the file
+ * starts at a whole message.
+ */
+import type { ServerResponse } from 'node:http';
+import type { RelayFile } from '../hostfs/index.js';
+import type { EndReason, ReadOptions } from './protocol.js';
+
+export interface PumpControl {
+  /** Set when the server shuts down: follow reads end after the readable data is sent. */
+  readonly stopping: boolean;
+}
+
+/**
+ * Moves data from `file` to `res` until the read is done. Returns why it
+ * ended, or 'aborted' when the client went away.
+ */
+export async function pump(file: RelayFile, res: ServerResponse, opts: ReadOptions, control: PumpControl): Promise<EndReason | 'aborted'> {
+  let sent = 0;
+  let settling = 0;
+  for (;;) {
+    if (gone(res) || file.closed) return 'aborted';
+    // Sample hangup before reading: if the channel was closed by then, this read sees everything written.
+    const hangup = file.hangup;
+    const data = opts.max === Infinity ? file.read() : file.read(opts.max - sent);
+    if (data.length > 0) {
+      sent += data.length;
+      const flushed = res.write(data);
+      if (sent >= opts.max) return 'max';
+      if (!flushed && !(await drained(res))) return 'aborted';
+      if (!opts.follow) {
+        // A plain read returns what was readable when asked; after a hangup, the finite rest.
+        if (hangup) continue;
+        return 'drained';
+      }
+      // Let data accumulate up to a sub-buffer boundary, but never longer than the latency.
+      if (!hangup) await file.poll(opts.latency);
+      continue;
+    }
+    if (hangup) {
+      if (settling === SETTLE_DELAYS_MS.length) return 'hangup';
+      await sleep(SETTLE_DELAYS_MS[settling++]!);
+      continue;
+    }
+    if (!opts.follow) return 'drained';
+    if (control.stopping) return 'shutdown';
+    await file.poll(opts.latency);
+  }
+}
+
+/**
+ * After a hangup, an empty read is not yet proof that the file is drained:
+ * the core's read() returns nothing for a sub-buffer whose lock a writer
+ * holds, and relayClose wakes pollers before it releases that lock. So the
+ * last empty read is retried a few times, a little apart, before the stream
+ * ends; this costs ~90 ms once per stream, and no tail is lost to the race.
+ */
+const SETTLE_DELAYS_MS = [1, 2, 5, 10, 20, 50];
+
+const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+
+function gone(res: ServerResponse): boolean {
+  return res.destroyed || res.socket === null || res.socket.destroyed;
+}
+
+/** Resolves true on 'drain', false if the connection closes first. */
+function drained(res: ServerResponse): Promise<boolean> {
+  return new Promise((resolve) => {
+    const done = (ok: boolean) => () => {
+      res.off('drain', onDrain);
+      res.off('close', onClose);
+      resolve(ok);
+    };
+    const onDrain = done(true);
+    const onClose = done(false);
+    res.on('drain', onDrain);
+    res.on('close', onClose);
+  });
+}

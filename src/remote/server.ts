@@ -1,0 +1,201 @@
+/**
+ * exposeRelayFiles: makes this process's relay files reachable from other
+ * processes over HTTP/1.1 on a Unix socket (and, when asked, on 127.0.0.1
+ * with a bearer token). This module runs in the producer's thread and only
+ * sets things up; all serving happens in a worker thread of its own
+ * (server-worker.ts) that reads the buffers' shared memory directly.
+ */
+import { lstatSync } from 'node:fs';
+import { connect } from 'node:net';
+import { resolve as resolvePath } from 'node:path';
+import { Worker } from 'node:worker_threads';
+import { RelayError, describe, invalidArg } from '../errors.js';
+import { hostfs, HostFs } from '../hostfs/index.js';
+import { checkToken, generateToken } from './auth.js';
+import { onProcessExit } from './exit-hooks.js';
+import type { FromWorker, ToWorker, WorkerConfig } from './server-worker.js';
+import { MAX_SOCKET_PATH, makePrivateDir, removeSocket } from './socket-dir.js';
+
+export interface ExposeOptions {
+  /** The host filesystem to expose (default: the default `hostfs`). */
+  fs?: HostFs;
+  /**
+   * Where to put the Unix socket. Default: <$XDG_RUNTIME_DIR or tmpdir>/relayfs-<pid>/<fs>.sock
+   * in a directory made with mode 0700. A path you choose should be in a
+   * directory only you can enter: the socket is chmod 0600, but some systems
+   * ignore socket modes.
+   */
+  socketPath?: string;
+  /** Also listen on TCP, on 127.0.0.1 only (port 0, the default, picks a free port). Requires the token. */
+  tcp?: boolean | { port?: number };
+  /** The bearer token for TCP; default: 256 random bits. */
+  token?: string;
+  /** Keep the process alive while the server runs (default false: exposing never delays exit). */
+  keepAlive?: boolean;
+  /** Connections served at once, beyond which new ones are refused (default 64). */
+  maxConnections?: number;
+}
+
+export interface RelayFileServer {
+  readonly socketPath: string;
+  /** The TCP listener, when asked for. */
+  readonly tcp: { host: '127.0.0.1'; port: number; url: string } | null;
+  /** The bearer token TCP clients must send (null without TCP). */
+  readonly token: string | null;
+  /**
+   * Stops serving: no new connections; follow reads send what is readable
+   * and end (trailer X-Relay-End: shutdown) within graceMs (default 2000),
+   * then connections are cut. Removes the socket (and its directory).
+   */
+  close(options?: { graceMs?: number }): Promise<void>;
+}
+
+const START_TIMEOUT_MS = 10_000;
+
+/** Starts serving the relay files of `options.fs` to other processes. */
+export async function exposeRelayFiles(options: ExposeOptions = {}): Promise<RelayFileServer> {
+  if (options === null || typeof options !== 'object') throw invalidArg(`exposeRelayFiles options must be an object, got ${describe(options)}`);
+  const fs = options.fs ?? hostfs;
+  if (!(fs instanceof HostFs)) throw invalidArg('options.fs must be a HostFs (hostfs or HostFs.get(name))');
+  const tcp = tcpOption(options.tcp);
+  const token = tcp ? (options.token === undefined ? generateToken() : checkToken(options.token)) : null;
+  const maxConnections = options.maxConnections ?? 64;
+  if (!Number.isInteger(maxConnections) || maxConnections < 1) throw invalidArg(`options.maxConnections must be a whole number ≥ 1, got ${describe(maxConnections)}`);
+
+  let dir: string | null = null;
+  let socketPath: string;
+  if (options.socketPath !== undefined) {
+    if (typeof options.socketPath !== 'string' || options.socketPath.length === 0) throw invalidArg('options.socketPath must be a non-empty string');
+    socketPath = resolvePath(options.socketPath);
+  } else {
+    dir = makePrivateDir();
+    socketPath = resolvePath(dir, `${fs.name}.sock`);
+  }
+  const cleanup = (): void => removeSocket(socketPath, dir);
+  try {
+    if (Buffer.byteLength(socketPath) > MAX_SOCKET_PATH) {
+      throw invalidArg(`socket path ${socketPath} is longer than ${MAX_SOCKET_PATH} bytes, the limit of a Unix socket address`);
+    }
+    await clearStaleSocket(socketPath);
+  } catch (err) {
+    removeSocket(null, dir); // the path may be another server's live socket: leave it
+    throw err;
+  }
+
+  const config: WorkerConfig = {
+    fsName: fs.name,
+    pid: process.pid,
+    socketPath,
+    tcp: tcp ? { port: tcp.port } : null,
+    token,
+    entries: fs.files(),
+    maxConnections,
+  };
+  const worker = new Worker(new URL('./server-worker.js', import.meta.url), {
+    workerData: { relayfsServer: config },
+    stdout: false,
+    stderr: false,
+  });
+
+  let tcpPort: number | null;
+  try {
+    tcpPort = await started(worker);
+  } catch (err) {
+    await worker.terminate();
+    removeSocket(null, dir); // a socket the thread bound was unlinked when it closed its servers
+    throw err;
+  }
+
+  // Files made while the thread started up were announced before it listened: resend the list.
+  worker.postMessage({ type: 'seed', entries: fs.files() } satisfies ToWorker);
+  const unregister = onProcessExit(cleanup);
+  let closing: Promise<void> | null = null;
+  let exited = false;
+  worker.once('exit', () => (exited = true));
+  worker.on('error', (err) => {
+    process.emitWarning(`relayfs remote server thread failed: ${err.message}`, 'RelayfsWarning');
+    cleanup();
+    unregister();
+  });
+  if (!options.keepAlive) worker.unref();
+
+  return {
+    socketPath,
+    tcp: tcpPort === null ? null : { host: '127.0.0.1', port: tcpPort, url: `http://127.0.0.1:${tcpPort}` },
+    token,
+    close(closeOptions: { graceMs?: number } = {}): Promise<void> {
+      const graceMs = closeOptions?.graceMs ?? 2000;
+      if (typeof graceMs !== 'number' || !(graceMs >= 0)) return Promise.reject(invalidArg(`graceMs must be a number ≥ 0, got ${describe(graceMs)}`));
+      closing ??= (exited ? Promise.resolve() : stop(worker, graceMs)).finally(() => {
+        cleanup();
+        unregister();
+      });
+      return closing;
+    },
+  };
+}
+
+function tcpOption(tcp: ExposeOptions['tcp']): { port: number } | null {
+  if (tcp === undefined || tcp === false) return null;
+  if (tcp === true) return { port: 0 };
+  if (typeof tcp !== 'object' || tcp === null) throw invalidArg(`options.tcp must be true, false or { port }, got ${describe(tcp)}`);
+  const port = tcp.port ?? 0;
+  if (!Number.isInteger(port) || port < 0 || port > 65535) throw invalidArg(`options.tcp.port must be 0..65535, got ${describe(port)}`);
+  return { port };
+}
+
+/**
+ * A socket file left by a process that died without cleaning up is removed;
+ * one a live server answers on, or anything that is not a socket, is left
+ * alone and reported.
+ */
+async function clearStaleSocket(socketPath: string): Promise<void> {
+  let isSocket: boolean;
+  try {
+    isSocket = lstatSync(socketPath).isSocket();
+  } catch {
+    return; // nothing there
+  }
+  if (!isSocket) throw new RelayError('EEXIST', `${socketPath} exists and is not a socket; not replacing it`);
+  const live = await new Promise<boolean>((resolve) => {
+    const probe = connect(socketPath);
+    probe.once('connect', () => (probe.destroy(), resolve(true)));
+    probe.once('error', () => resolve(false));
+  });
+  if (live) throw new RelayError('EEXIST', `${socketPath} is in use by a running server`);
+  removeSocket(socketPath, null);
+}
+
+/** Waits for the serving thread to listen; returns its TCP port. */
+function started(worker: Worker): Promise<number | null> {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => done(new Error(`relayfs remote server thread did not start within ${START_TIMEOUT_MS} ms`)), START_TIMEOUT_MS);
+    const onMessage = (msg: FromWorker): void => {
+      if (msg.type === 'ready') done(null, msg.tcpPort);
+      else if (msg.type === 'error') done(Object.assign(new Error(`relayfs remote server could not listen: ${msg.message}`), { code: msg.code }));
+    };
+    const onError = (err: Error): void => done(err);
+    const onExit = (code: number): void => done(new Error(`relayfs remote server thread exited (code ${code}) before listening`));
+    function done(err: Error | null, port: number | null = null): void {
+      clearTimeout(timer);
+      worker.off('message', onMessage).off('error', onError).off('exit', onExit);
+      if (err) reject(err);
+      else resolve(port);
+    }
+    worker.on('message', onMessage).on('error', onError).on('exit', onExit);
+  });
+}
+
+/** Asks the thread to shut down gracefully; terminates it if it does not within the grace time. */
+function stop(worker: Worker, graceMs: number): Promise<void> {
+  worker.ref(); // closing is work in progress: keep the process alive until it is done
+  return new Promise<void>((resolve) => {
+    const hardStop = setTimeout(() => void worker.terminate(), Math.min(graceMs, 60_000) + 2000);
+    const finish = (): void => {
+      clearTimeout(hardStop);
+      resolve();
+    };
+    worker.once('exit', finish);
+    worker.postMessage({ type: 'close', graceMs: Math.min(graceMs, 60_000) } satisfies ToWorker);
+  });
+}
