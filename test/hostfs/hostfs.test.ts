@@ -57,3 +57,19 @@ test('files a worker creates can be opened from the main thread', async () => {
   worker.postMessage('done');
   await once(worker, 'exit');
 });
+
+test('buf_mapped and buf_unmapped run in the opening thread when another thread maps the buffer', async () => {
+  const events: string[] = [];
+  const { chan, fs } = openChannel({
+    callbacks: {
+      bufMapped: (buf, filp) => events.push(`mapped ${buf.cpu} ${(filp as { path: string }).path}`),
+      bufUnmapped: (buf) => events.push(`unmapped ${buf.cpu}`),
+    },
+  });
+  const worker = new Worker(fixture, { workerData: { fsName: fs.name, map: '/cpu0' } });
+  await once(worker, 'message');
+  for (let i = 0; i < 200 && events.length < 2; i++) await new Promise((r) => setTimeout(r, 5));
+  assert.deepEqual(events, ['mapped 0 /cpu0', 'unmapped 0']);
+  await once(worker, 'exit');
+  relayClose(chan);
+});
