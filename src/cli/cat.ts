@@ -1,0 +1,98 @@
+/** `relayfs cat`: print one relay file or recorded file, decoding klog records. */
+import { statSync } from 'node:fs';
+import { once } from 'node:events';
+import type { Command } from 'commander';
+import { KlogReader, LineBatcher, SequenceTracker, lineWriter, yieldToEventLoop, type SourceFile } from '../tools/index.js';
+import { action } from './action.js';
+import { CliError } from './errors.js';
+import { stopOnSignals } from './signals.js';
+import { openSourceArg } from './source-arg.js';
+
+interface CatFlags {
+  raw?: boolean;
+  json?: boolean;
+  follow?: boolean;
+  run?: string;
+  strict?: boolean;
+}
+
+export function registerCat(program: Command): void {
+  program
+    .command('cat')
+    .description('print a relay file or a recorded file, decoding klog records (or --raw bytes)')
+    .argument('<file>', 'a recorded or dumped file, or hostfs:/path/file0 of a --run producer')
+    .option('--raw', 'write the bytes as they are, no decoding')
+    .option('--json', 'JSON lines instead of text')
+    .option('-f, --follow', 'live relay file: keep reading until the producer closes the channel')
+    .option('--run <module>', 'load this producer module in this process first')
+    .option('--strict', 'exit with status 3 when records were lost or the file ends inside a record')
+    .action(action('cat', runCat));
+}
+
+async function runCat(spec: string, flags: CatFlags): Promise<number> {
+  if (!spec.startsWith('hostfs:')) {
+    let isDir = false;
+    try {
+      isDir = statSync(spec).isDirectory();
+    } catch {
+      /* the source reports a missing file */
+    }
+    if (isDir) throw new CliError(`${spec} is a directory: cat prints one file (relayfs merge ${spec} prints all of them in order)`, 2);
+  }
+  const controller = new AbortController();
+  const unlisten = stopOnSignals(controller);
+  let file: SourceFile | null = null;
+  try {
+    const { source } = await openSourceArg(spec, flags.run, controller.signal);
+    const entries = await source.list();
+    if (entries.length !== 1) throw new CliError(`${spec} is not one relay file (it has ${entries.length}); use merge for several`, 2);
+    file = await source.open(entries[0]!);
+    const follow = source.live ? flags.follow === true : true;
+    if (flags.raw) {
+      await copyRaw(file, follow, controller.signal);
+      return 0;
+    }
+    return await printRecords(file, follow, flags, controller.signal);
+  } finally {
+    await file?.close();
+    unlisten();
+  }
+}
+
+async function copyRaw(file: SourceFile, follow: boolean, signal: AbortSignal): Promise<void> {
+  let ending = false;
+  let idle = false;
+  for (;;) {
+    const chunk = await file.read();
+    if (chunk.length > 0) {
+      if (!process.stdout.write(chunk)) await once(process.stdout, 'drain');
+      idle = false;
+      continue;
+    }
+    if (ending || !follow || signal.aborted) return;
+    if (idle) await yieldToEventLoop();
+    // After a hangup one more read takes what arrived just before it.
+    const p = await file.poll(50);
+    ending = p.hangup;
+    idle = p.readable;
+  }
+}
+
+async function printRecords(file: SourceFile, follow: boolean, flags: CatFlags, signal: AbortSignal): Promise<number> {
+  const lines = lineWriter(flags.json ? 'json' : 'text');
+  const out = new LineBatcher(process.stdout);
+  const tracker = new SequenceTracker();
+  const reader = new KlogReader(file, { follow, signal });
+  for (let rec = await reader.next(); rec; rec = await reader.next()) {
+    const ev = tracker.see(rec);
+    if (ev && ev.kind !== 'restart') await out.write(lines.event(ev));
+    await out.write(lines.record(rec));
+  }
+  if (reader.tail) await out.write(lines.truncated(file.entry.path, reader.tail));
+  await out.flush();
+  if (reader.tail) {
+    process.stderr.write(`relayfs cat: warning: ${file.entry.path}: last record cut short at byte ${reader.tail.offset} (${reader.tail.bytes} bytes there), left out\n`);
+  }
+  const lost = tracker.summary().reduce((n, w) => n + w.lost, 0);
+  return flags.strict && (lost > 0 || reader.tail) ? 3 : 0;
+}

@@ -1,0 +1,102 @@
+/** `relayfs record`: a channel's buffers to disk, one file per buffer, until stopped. */
+import type { Command } from 'commander';
+import { record, DEFAULT_LATENCY_MS, SIDECAR_NAME, type Sidecar } from '../tools/index.js';
+import { action } from './action.js';
+import { CliError } from './errors.js';
+import { bytes, count, table } from './format.js';
+import { LiveView, recordFrame } from './live-view.js';
+import { positiveNumber } from './options.js';
+import { createProgress } from './progress.js';
+import { stopOnSignals } from './signals.js';
+import { openSourceArg } from './source-arg.js';
+import { join } from 'node:path';
+
+interface RecordFlags {
+  out: string;
+  run?: string;
+  latency: number;
+  duration?: number;
+  json?: boolean;
+}
+
+export function registerRecord(program: Command): void {
+  program
+    .command('record')
+    .description('stream every buffer of a channel to disk, one file per buffer (base0, base1, ...), until stopped')
+    .argument('<source>', 'hostfs:/dir (relay files of a --run producer) or a directory / file on disk')
+    .requiredOption('-o, --out <dir>', 'output directory (files base0..N and relayfs.json)')
+    .option('--run <module>', 'load this producer module in this process first (see docs: --run)')
+    .option('--latency <ms>', 'longest time a record waits before it reaches its file', positiveNumber, DEFAULT_LATENCY_MS)
+    .option('--duration <seconds>', 'stop after this many seconds (default: until Ctrl-C or the channel closes)', positiveNumber)
+    .option('--json', 'no live view; print the summary as JSON')
+    .addHelpText(
+      'after',
+      `
+Stops on Ctrl-C (SIGINT), SIGTERM, --duration, or when the producer closes
+the channel; in every case the files are drained, fsync'ed and closed, and
+${SIDECAR_NAME} holds per-buffer bytes, records and losses by cause.
+
+Example:
+  relayfs record --run ./producer.mjs hostfs:/myapp -o ./trace`,
+    )
+    .action(action('record', runRecord));
+}
+
+async function runRecord(spec: string, flags: RecordFlags): Promise<number> {
+  const controller = new AbortController();
+  const unlisten = stopOnSignals(controller);
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    const { source, producer } = await openSourceArg(spec, flags.run, controller.signal);
+    let producerError: unknown = null;
+    producer?.done.catch((err) => {
+      producerError = err;
+      controller.abort('producer-error');
+    });
+    if (flags.duration) timer = setTimeout(() => controller.abort('duration'), flags.duration * 1000);
+
+    const progress = createProgress(flags);
+    const view = new LiveView();
+    const sidecar = await record({
+      source,
+      outDir: flags.out,
+      latency: flags.latency,
+      signal: controller.signal,
+      onProgress: progress.live ? (p) => progress.update(recordFrame(`recording ${spec} → ${flags.out}`, p, view)) : undefined,
+    });
+    progress.done();
+    if (producerError) throw new CliError(`the --run producer failed: ${(producerError as Error)?.message ?? String(producerError)}`);
+    process.stdout.write(flags.json ? JSON.stringify(sidecar, null, 2) + '\n' : renderSummary(sidecar, flags.out));
+    return 0;
+  } finally {
+    clearTimeout(timer);
+    unlisten();
+  }
+}
+
+/** The human summary: one row per buffer, then totals and where the sidecar is. */
+export function renderSummary(s: Sidecar, out: string): string {
+  const rows = s.buffers.map((b) => [
+    b.name,
+    bytes(b.bytes),
+    count(b.records),
+    count(b.written),
+    count(b.drops?.full),
+    count(b.drops?.tooBig),
+    count(b.drops?.reentrant),
+    count(b.drops?.overwritten),
+    count(b.unread),
+    b.paddingRemoved === null ? '-' : bytes(b.paddingRemoved),
+  ]);
+  const t = s.totals;
+  rows.push(['total', bytes(t.bytes), count(t.records), count(t.written), '', '', '', '', count(t.unread), '']);
+  const header = ['buffer', 'bytes', 'records', 'written', 'full', 'too big', 're-entrant', 'overwritten', 'unread', 'padding'];
+  const lines = [
+    `recorded ${s.source} → ${out} (${s.reason}${s.complete ? ', files complete' : ', INCOMPLETE'})`,
+    table(header, rows, new Set([1, 2, 3, 4, 5, 6, 7, 8, 9])),
+    `lost: ${count(t.lost)} (full, too big, re-entrant and overwritten are losses by cause)`,
+    ...s.warnings.map((w) => `warning: ${w}`),
+    `summary: ${join(out, SIDECAR_NAME)}`,
+  ];
+  return lines.join('\n') + '\n';
+}

@@ -1,0 +1,19 @@
+/** klog: trace helpers, the record format and its decoder. */
+export { klog, klogv, klogRaw, klogEnabled, klogStats, registerKlogHandler, unregisterKlogHandler, type KlogFunctionHandler, type KlogHandlerOptions, type KlogStats } from './trace.js';
+export { klogAttach } from './attach.js';
+export { klogNow } from './clock.js';
+export { encodeRecord, writeHeader, type KlogHeaderFields } from './encoder.js';
+export { KlogDecoder, KlogScanner, checkHeader, decodeRecords, recordText, type TruncatedTail } from './decoder.js';
+export {
+  KLOG_FLAG_TRUNCATED,
+  KLOG_HEADER_SIZE,
+  KLOG_MAGIC,
+  KLOG_NO_BUFFER,
+  KLOG_TYPE_RAW,
+  KLOG_TYPE_TEXT,
+  KLOG_VERSION,
+  KlogFormatError,
+  type KlogFormatErrorCode,
+  type KlogRecord,
+  type KlogType,
+} from './format.js';

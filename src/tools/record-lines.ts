@@ -1,0 +1,88 @@
+/**
+ * One line per klog record or loss, as text or as JSON: the output of merge
+ * and cat. Text lines show time relative to the first record; JSON lines keep
+ * the absolute nanosecond timestamp.
+ */
+import { recordText, type KlogRecord, type TruncatedTail } from '../klog/index.js';
+import type { SequenceEvent } from './sequence.js';
+
+export type LineFormat = 'text' | 'json';
+
+export interface LineWriter {
+  record(rec: KlogRecord): string;
+  event(ev: SequenceEvent): string;
+  truncated(file: string, tail: TruncatedTail): string;
+}
+
+const HEX_SHOWN = 32;
+
+export function lineWriter(format: LineFormat): LineWriter {
+  return format === 'json' ? jsonLines() : textLines();
+}
+
+function textLines(): LineWriter {
+  let t0: number | null = null;
+  const rel = (ts: number): string => {
+    if (t0 === null) t0 = ts;
+    const d = ts - t0;
+    const sign = d < 0 ? '-' : '+';
+    const abs = Math.abs(d);
+    return `${sign}${Math.floor(abs / 1e9)}.${String(abs % 1e9).padStart(9, '0')}`;
+  };
+  const who = (buffer: number, thread: number) => `b${buffer}/t${thread}`;
+  return {
+    record(rec) {
+      const body = rec.type === 'text' ? escapeLine(recordText(rec)) : `raw ${rec.length} B ${hex(rec.payload)}`;
+      return `${rel(rec.timestamp)} ${who(rec.buffer, rec.thread)} #${rec.seq} ${body}${rec.truncated ? ' [truncated]' : ''}\n`;
+    },
+    event(ev) {
+      const head = `${rel(ev.timestamp)} ${who(ev.buffer, ev.thread)} --`;
+      switch (ev.kind) {
+        case 'gap':
+          return `${head} lost ${ev.count} record${ev.count === 1 ? '' : 's'} (#${ev.from}..#${(ev.from + ev.count - 1) >>> 0})\n`;
+        case 'missing-start':
+          return `${head} ${ev.count} earlier record${ev.count === 1 ? '' : 's'} not here (#0..#${ev.count - 1}): overwritten or not recorded\n`;
+        case 'restart':
+          return `${head} numbering starts again at #${ev.seq}\n`;
+      }
+    },
+    truncated(file, tail) {
+      return `-- ${file}: last record cut short at byte ${tail.offset} (${tail.bytes} bytes there), left out\n`;
+    },
+  };
+}
+
+function jsonLines(): LineWriter {
+  return {
+    record(rec) {
+      // One object literal per shape: spreading costs more than the rest of the line.
+      const line =
+        rec.type === 'text'
+          ? { kind: 'record', ts: rec.timestamp, buffer: rec.buffer, thread: rec.thread, seq: rec.seq, type: rec.type, text: recordText(rec), truncated: rec.truncated || undefined }
+          : { kind: 'record', ts: rec.timestamp, buffer: rec.buffer, thread: rec.thread, seq: rec.seq, type: rec.type, data: bufferOf(rec).toString('base64') };
+      return JSON.stringify(line) + '\n';
+    },
+    event(ev) {
+      const { kind, timestamp, ...rest } = ev;
+      return JSON.stringify({ kind: kind === 'gap' ? 'loss' : kind, ts: timestamp, ...rest }) + '\n';
+    },
+    truncated(file, tail) {
+      return JSON.stringify({ kind: 'truncated', file, offset: tail.offset, bytes: tail.bytes }) + '\n';
+    },
+  };
+}
+
+function bufferOf(rec: KlogRecord): Buffer {
+  return Buffer.from(rec.payload.buffer, rec.payload.byteOffset, rec.payload.length);
+}
+
+/** Keeps a record on one line: backslash, newline and carriage return are escaped. */
+function escapeLine(s: string): string {
+  if (s.indexOf('\n') < 0 && s.indexOf('\\') < 0 && s.indexOf('\r') < 0) return s;
+  return s.replace(/\\/g, '\\\\').replace(/\n/g, '\\n').replace(/\r/g, '\\r');
+}
+
+function hex(bytes: Uint8Array): string {
+  const shown = Buffer.from(bytes.buffer, bytes.byteOffset, Math.min(bytes.length, HEX_SHOWN)).toString('hex');
+  return bytes.length > HEX_SHOWN ? `${shown}…` : shown;
+}

@@ -1,0 +1,267 @@
+/**
+ * record: streams every buffer of a channel to disk, one file per buffer
+ * (base0..baseN-1, as blktrace does), until stopped, until the producer
+ * closes the channel, or until the source ends.
+ *
+ * Latency bound: read() returns the partly filled current sub-buffer too,
+ * and each buffer's loop sleeps in poll(latency), which wakes early at every
+ * sub-buffer boundary, flush and close. So a record written at time t is in
+ * its output file by t + latency + the time to write one chunk, however
+ * slowly its sub-buffer fills. Default latency: 50 ms.
+ *
+ * Files are complete when record() resolves: the last data is drained after
+ * the stop, each file is fsync'ed and closed, and relayfs.json records
+ * per-buffer bytes, records and losses by cause.
+ */
+import { mkdir, open, type FileHandle } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { BufferStats } from '../index.js';
+import { KLOG_MAGIC, KLOG_VERSION, KlogFormatError, KlogScanner } from '../klog/index.js';
+import { summarizeBuffer, totalsOf, writeSidecar, type Sidecar } from './summary.js';
+import type { RelaySource, SourceEntry, SourceFile } from './source.js';
+
+export const DEFAULT_LATENCY_MS = 50;
+
+export interface RecordOptions {
+  source: RelaySource;
+  outDir: string;
+  /** Longest a record waits before it is written to its file (ms). Default 50. */
+  latency?: number;
+  /** Stops recording; its reason (a string such as "SIGINT") is kept as the stop reason. */
+  signal?: AbortSignal;
+  /** Count klog records: 'auto' (default) looks at the first bytes of each buffer. */
+  klog?: boolean | 'auto';
+  /** Called every progressInterval ms with running counts. */
+  onProgress?: (progress: RecordProgress) => void;
+  progressInterval?: number;
+}
+
+export interface BufferProgress {
+  name: string;
+  cpu: number;
+  bytes: number;
+  records: number | null;
+  stats: BufferStats | null;
+  subbufSize: number | null;
+  nSubbufs: number | null;
+  done: boolean;
+}
+
+export interface RecordProgress {
+  elapsedMs: number;
+  buffers: BufferProgress[];
+  bytes: number;
+  /** Messages lost so far, all causes and buffers (null without counters). */
+  lost: number | null;
+}
+
+/** Records a source into outDir; resolves with the summary also written to relayfs.json. */
+export async function record(options: RecordOptions): Promise<Sidecar> {
+  const { source, outDir } = options;
+  const latency = options.latency ?? DEFAULT_LATENCY_MS;
+  if (!(latency > 0)) throw new RangeError(`latency must be above 0 ms, got ${latency}`);
+  const started = Date.now();
+  await mkdir(outDir, { recursive: true });
+
+  const entries = await source.list();
+  if (entries.length === 0) throw new Error(`${source.description}: no relay files to record`);
+  const sidecar: Sidecar = {
+    kind: 'record',
+    version: 1,
+    source: source.description,
+    startedAt: new Date(started).toISOString(),
+    endedAt: null,
+    latencyMs: latency,
+    reason: null,
+    complete: false,
+    warnings: [],
+    buffers: [],
+    totals: { bytes: 0, records: null, written: null, lost: null, unread: null },
+  };
+
+  const recorders: BufferRecorder[] = [];
+  try {
+    for (const entry of entries) recorders.push(await BufferRecorder.open(entry, source, outDir, options.klog ?? 'auto', sidecar.warnings));
+  } catch (err) {
+    await Promise.allSettled(recorders.map((r) => r.close()));
+    throw err;
+  }
+  // A crash from here on leaves a sidecar saying recording was under way.
+  sidecar.buffers = recorders.map((r) => summarizeBuffer(r.base(), null));
+  await writeSidecar(outDir, sidecar);
+
+  const progress = options.onProgress ? startProgress(recorders, started, options.onProgress, options.progressInterval ?? 250) : null;
+  let failure: unknown = null;
+  try {
+    await Promise.all(recorders.map((r) => r.run(latency, options.signal)));
+  } catch (err) {
+    failure = err;
+  } finally {
+    progress?.stop();
+  }
+
+  // Final counters are read after the last drain, so records + losses add up.
+  const finals = await Promise.all(recorders.map(async (r) => ({ r, stats: await r.file.stats().catch(() => null) })));
+  const closing = await Promise.allSettled(recorders.map((r) => r.close()));
+  for (const c of closing) if (c.status === 'rejected' && !failure) failure = c.reason;
+
+  sidecar.buffers = finals.map(({ r, stats }) => summarizeBuffer(r.base(), stats));
+  sidecar.totals = totalsOf(sidecar.buffers);
+  sidecar.endedAt = new Date().toISOString();
+  const signal = options.signal;
+  sidecar.reason = failure
+    ? 'error'
+    : signal?.aborted
+      ? typeof signal.reason === 'string' ? signal.reason : 'stopped'
+      : source.live ? 'hangup' : 'end';
+  sidecar.complete = !failure;
+  if (failure) sidecar.error = (failure as Error)?.message ?? String(failure);
+  for (const b of sidecar.buffers) {
+    if (b.unread) sidecar.warnings.push(`${b.name}: ${b.unread} messages were written after the last read (the producer was still writing when recording stopped)`);
+  }
+  await writeSidecar(outDir, sidecar);
+  if (failure) throw failure;
+  return sidecar;
+}
+
+/** One buffer: its source file, its output file and its counts. */
+class BufferRecorder {
+  readonly entry: SourceEntry;
+  readonly file: SourceFile;
+  private readonly out: FileHandle;
+  private readonly fileName: string;
+  private readonly warnings: string[];
+  private scanner: KlogScanner | null;
+  private klogMode: boolean | 'auto';
+  bytes = 0;
+  done = false;
+
+  private constructor(entry: SourceEntry, file: SourceFile, out: FileHandle, klog: boolean | 'auto', warnings: string[]) {
+    this.entry = entry;
+    this.file = file;
+    this.out = out;
+    this.fileName = entry.name;
+    this.klogMode = klog;
+    this.scanner = klog === false ? null : new KlogScanner();
+    this.warnings = warnings;
+  }
+
+  static async open(entry: SourceEntry, source: RelaySource, outDir: string, klog: boolean | 'auto', warnings: string[]): Promise<BufferRecorder> {
+    const file = await source.open(entry);
+    try {
+      const out = await open(join(outDir, entry.name), 'w');
+      return new BufferRecorder(entry, file, out, klog, warnings);
+    } catch (err) {
+      await file.close();
+      throw err;
+    }
+  }
+
+  get records(): number | null {
+    return this.scanner ? this.scanner.records : null;
+  }
+
+  base() {
+    return { name: this.entry.name, cpu: this.entry.cpu, file: this.fileName, bytes: this.bytes, records: this.records };
+  }
+
+  /** Copies until stopped or hung up, then drains what is left. */
+  async run(latency: number, signal: AbortSignal | undefined): Promise<void> {
+    let idle = false;
+    while (!signal?.aborted) {
+      if (await this.copyOnce()) {
+        idle = false;
+        continue;
+      }
+      if (signal?.aborted) break;
+      // A poll that says "readable" and a read that finds nothing must not
+      // become a loop of resolved promises that starves timers and signals.
+      if (idle) await yieldToEventLoop();
+      const p = await this.file.poll(latency);
+      if (p.hangup && !p.readable) break;
+      idle = p.readable;
+    }
+    while (await this.copyOnce()) {
+      /* drain */
+    }
+    if (this.scanner && !this.scanner.atBoundary) {
+      this.warnings.push(`${this.entry.name}: the data ends inside a klog record`);
+    }
+    await this.out.sync();
+    this.done = true;
+  }
+
+  /** One read and write; false when there was nothing to read. */
+  private async copyOnce(): Promise<boolean> {
+    const data = await this.file.read();
+    if (data.length === 0) return false;
+    for (let done = 0; done < data.length; ) {
+      const { bytesWritten } = await this.out.write(data, done, data.length - done);
+      done += bytesWritten;
+    }
+    this.scan(data);
+    this.bytes += data.length;
+    return true;
+  }
+
+  private scan(data: Uint8Array): void {
+    if (!this.scanner) return;
+    if (this.klogMode === 'auto' && this.bytes === 0) {
+      const isKlog = data.length >= 3 && (data[0]! | (data[1]! << 8)) === KLOG_MAGIC && data[2] === KLOG_VERSION;
+      this.klogMode = isKlog;
+      if (!isKlog) {
+        this.scanner = null;
+        return;
+      }
+    }
+    try {
+      this.scanner.push(data);
+    } catch (err) {
+      if (!(err instanceof KlogFormatError)) throw err;
+      this.warnings.push(`${this.entry.name}: stopped counting klog records: ${err.message}`);
+      this.scanner = null;
+    }
+  }
+
+  async close(): Promise<void> {
+    await Promise.allSettled([this.out.close(), this.file.close()]);
+  }
+}
+
+function startProgress(recorders: BufferRecorder[], started: number, report: (p: RecordProgress) => void, interval: number): { stop(): void } {
+  let running = false;
+  const tick = async () => {
+    if (running) return;
+    running = true;
+    try {
+      const buffers = await Promise.all(
+        recorders.map(async (r) => ({
+          name: r.entry.name,
+          cpu: r.entry.cpu,
+          bytes: r.bytes,
+          records: r.records,
+          stats: await r.file.stats().catch(() => null),
+          subbufSize: r.file.subbufSize,
+          nSubbufs: r.file.nSubbufs,
+          done: r.done,
+        })),
+      );
+      const lost = buffers.some((b) => !b.stats) ? null : buffers.reduce((n, b) => n + lostOf(b.stats!), 0);
+      report({ elapsedMs: Date.now() - started, buffers, bytes: buffers.reduce((n, b) => n + b.bytes, 0), lost });
+    } finally {
+      running = false;
+    }
+  };
+  const timer = setInterval(() => void tick(), interval);
+  timer.unref();
+  return { stop: () => clearInterval(timer) };
+}
+
+/** Lets timers, messages and signal handlers run. */
+export function yieldToEventLoop(): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, 1));
+}
+
+export function lostOf(s: BufferStats): number {
+  return s.droppedFull + s.droppedTooBig + s.droppedReentrant + s.messagesOverwritten;
+}

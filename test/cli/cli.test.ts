@@ -1,0 +1,55 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { hasNoStack, runCli } from './run-cli.js';
+
+test('--help works on every subcommand, and --version', async () => {
+  const subs = ['demo', 'record', 'merge', 'cat', 'top'];
+  const results = await Promise.all([...subs.map((s) => runCli([s, '--help'])), runCli(['--help']), runCli(['--version'])]);
+  subs.forEach((s, i) => {
+    assert.equal(results[i]!.code, 0, s);
+    assert.match(results[i]!.stdout, new RegExp(`^Usage: relayfs ${s} `), s);
+  });
+  const [top, version] = results.slice(subs.length);
+  for (const s of [...subs, 'bench']) assert.match(top!.stdout, new RegExp(`^  ${s} `, 'm'));
+  assert.match(version!.stdout.trim(), /^\d+\.\d+\.\d+/);
+});
+
+test('bench passes its arguments to the bench runner (dist/bench/run.js)', async () => {
+  const help = await runCli(['bench', '--help']);
+  assert.equal(help.code, 0);
+  assert.match(help.stdout, /^relayfs bench \[flags\]/);
+  assert.ok(help.stdout.split('\n').length > 3, 'the runner printed its own usage');
+  const bad = await runCli(['bench', '--no-such-flag']);
+  assert.notEqual(bad.code, 0);
+  assert.ok(hasNoStack(bad.stderr));
+});
+
+test('usage mistakes and bad input are one clear line and a non-zero status', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'relayfs-cli-errors-'));
+  try {
+    const cases: [string[], RegExp][] = [
+      [['frobnicate'], /unknown command 'frobnicate'/],
+      [['record', 'hostfs:/x'], /required option '-o, --out <dir>'/],
+      [['record', 'hostfs:/x', '-o', dir], /^relayfs record: hostfs:\/x is a relay file of this process: add --run <module>/],
+      [['record', '--run', join(dir, 'missing.mjs'), 'hostfs:/x', '-o', dir], /^relayfs record: --run .*missing\.mjs: module not found/],
+      [['record', '--latency', 'soon', 'x', '-o', dir], /option '--latency <ms>' argument 'soon' is invalid/],
+      [['merge', join(dir, 'nothing-here')], /^relayfs merge: .*nothing-here: no such file or directory/],
+      [['cat', join(dir, 'nothing-here')], /^relayfs cat: .*nothing-here: no such file or directory/],
+      [['top', 'ftp://example'], /^relayfs top: ftp:\/\/example: unknown source kind "ftp:"/],
+      [['merge', dir], /no per-buffer files in it/],
+    ];
+    const results = await Promise.all(cases.map(([args]) => runCli(args)));
+    results.forEach((r, i) => {
+      const [args, pattern] = cases[i]!;
+      assert.notEqual(r.code, 0, args.join(' '));
+      assert.match(r.stderr, pattern, args.join(' '));
+      assert.ok(hasNoStack(r.stderr), `no stack trace for ${args.join(' ')}: ${r.stderr}`);
+      assert.ok(r.stderr.trim().split('\n').length <= 2, `short error for ${args.join(' ')}: ${r.stderr}`);
+    });
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
