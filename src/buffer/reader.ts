@@ -265,7 +265,7 @@ export class BufferReader {
 
   // ---------------------------------------------------------------- internals
 
-  /** With split false, a chunk that does not fit whole stays for the next read. */
+  /** With split false, a chunk that does not fit whole is never split. */
   private readLocked(dest: Uint8Array, at: number, split: boolean): number {
     const c = this.ctrl;
     const data = this.mem.data;
@@ -296,7 +296,9 @@ export class BufferReader {
       const readBytes = c[READ_BYTES]!;
       const start = base + readBytes;
       if (start >= end && !finished) break;
-      if (!split && end - start > dest.length - pos) break;
+      // A chunk that does not fit waits for the next read, so reads end on message
+      // boundaries; only a read that has copied nothing yet splits one (like read(2)).
+      if (end - start > dest.length - pos && (!split || pos > at)) break;
       const take = Math.max(0, Math.min(end - start, dest.length - pos));
       if (take > 0) dest.set(data.subarray(start, start + take), pos);
       const whole = start + take >= end;

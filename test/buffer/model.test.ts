@@ -349,7 +349,11 @@ class Model {
     return this.readInto(cap);
   }
 
-  /** readInto(): like read() but without the early return. */
+  /**
+   * readInto(): like read() but without the early return. A chunk (the rest
+   * of a sub-buffer) that does not fit waits for the next read, unless
+   * nothing was read yet: then it is split, like read(2).
+   */
   readInto(cap: number): Uint8Array {
     const out: number[] = [];
     const push = (from: number, count: number) => {
@@ -360,6 +364,7 @@ class Model {
       const base = slot * this.size;
       if (this.produced > this.consumed) {
         const valid = this.size - this.slots[slot]!.padding;
+        if (valid - this.readBytes > cap - out.length && out.length > 0) break;
         const take = Math.min(valid - this.readBytes, cap - out.length);
         push(base + this.readBytes, take);
         this.readBytes += take;
@@ -367,6 +372,7 @@ class Model {
         if (this.readBytes === valid) this.consumeOne(1);
       } else {
         if (this.stalled) break;
+        if (this.curOffset() - this.readBytes > cap - out.length && out.length > 0) break;
         const take = Math.min(this.curOffset() - this.readBytes, cap - out.length);
         if (take <= 0) break;
         push(base + this.readBytes, take);
