@@ -10,7 +10,7 @@ import {
   type FileEntry,
 } from '../../src/index.js';
 import { newMessage, readStamp, stamp } from '../message.js';
-import { announceReady, backoff, clockNs, readyThenGo, report, threadData, timeUp } from '../worker-side.js';
+import { announceReady, clockNs, readyThenGo, report, threadData, timeUp } from '../worker-side.js';
 
 export type WritePath = 'write' | 'lean' | 'reserve';
 export type ReadPath = 'read' | 'mmap';
@@ -82,7 +82,7 @@ if (role === 'producer') {
   const finished = (): boolean => Atomics.load(doneWords, 0) === files.length;
   if (read === 'mmap') {
     const maps = files.map((f) => f.mmap());
-    for (let spins = 0; ; ) {
+    for (;;) {
       const wasDone = finished();
       let got = 0;
       maps.forEach((map, w) => {
@@ -95,14 +95,14 @@ if (role === 'producer') {
         if (count > 0) map.subbufsConsumed(count);
         got += count;
       });
-      if (got > 0) spins = 0;
-      else if (wasDone) break;
-      else backoff(spins++);
+      if (got > 0) continue;
+      if (wasDone) break;
+      files[0]!.pollSync(1, { minReady: 4 }); // sleeps until 4 sub-buffers are ready (or 1 ms: another file may be ready, or a partial one waits)
     }
     for (const map of maps) map.unmap();
   } else {
     const buf = new Uint8Array(files[0]!.subbufSize * (files[0]!.nSubbufs + 1)); // never splits a message
-    for (let spins = 0; ; ) {
+    for (;;) {
       const wasDone = finished();
       let got = 0;
       files.forEach((file, w) => {
@@ -110,9 +110,9 @@ if (role === 'producer') {
         if (n > 0) check(w, buf, 0, n);
         got += n;
       });
-      if (got > 0) spins = 0;
-      else if (wasDone) break;
-      else backoff(spins++);
+      if (got > 0) continue;
+      if (wasDone) break;
+      files[0]!.pollSync(1, { minReady: 4 });
     }
   }
   const t1 = clockNs();

@@ -56,6 +56,10 @@ export const READ_RESERVE = 23;
 /** GEN and PRODUCED when the lock was taken: recovery tells how far a dead holder got. */
 export const LOCK_GEN = 24;
 export const LOCK_PRODUCED = 25;
+/** A waiting reader wants waking only once this many sub-buffers are ready (0 or 1: at every boundary). */
+export const WAKE_READY = 26;
+/** Bumped by the events that wake every poller whatever WAKE_READY says: flush, close, reset. */
+export const FORCED = 27;
 
 // --- 64-bit counters as (lo, hi) Uint32 pairs; each has exactly one writer side.
 export const C_MSGS = 32; // messages in finished sub-buffers (writer)

@@ -30,6 +30,7 @@ import {
   CONSUMED_HELD,
   COUNT,
   EVENTS,
+  FORCED,
   GEN,
   MAPPED,
   OFFS,
@@ -44,6 +45,7 @@ import {
   STALLED,
   STATS_SEQ,
   WAITERS,
+  WAKE_READY,
   add64,
   read64,
   seqAdd,
@@ -185,6 +187,11 @@ export class BufferReader {
     return Atomics.load(this.ctrl, CLOSED) === 1;
   }
 
+  /** Flushes, closes and resets so far: after one of these a poller returns whatever minReady says. */
+  forcedEvents(): number {
+    return Atomics.load(this.ctrl, FORCED);
+  }
+
   /** The event counter a poller waits on (see waitEvent). */
   events(): number {
     return Atomics.load(this.ctrl, EVENTS);
@@ -192,15 +199,40 @@ export class BufferReader {
 
   /**
    * Resolves when an event (sub-buffer boundary, flush, reset, close) happens
-   * after `seen` was read from events(), or after timeoutMs.
+   * after `seen` was read from events(), or after timeoutMs. Boundaries wake
+   * it only once minReady sub-buffers are ready.
    */
-  async waitEvent(seen: number, timeoutMs: number): Promise<boolean> {
+  async waitEvent(seen: number, timeoutMs: number, minReady = 1): Promise<boolean> {
     const c = this.ctrl;
+    Atomics.store(c, WAKE_READY, minReady);
     Atomics.add(c, WAITERS, 1);
     try {
       const r = Atomics.waitAsync(c, EVENTS, seen, timeoutMs);
       const outcome = r.async ? await r.value : r.value;
       return outcome !== 'timed-out';
+    } finally {
+      Atomics.sub(c, WAITERS, 1);
+    }
+  }
+
+  /**
+   * waitEvent for threads that may block (workers): sleeps in Atomics.wait
+   * until an event after `seen`, or timeoutMs. Returns false on timeout.
+   */
+  waitEventSync(seen: number, timeoutMs: number, spinMicros = 0, minReady = 1): boolean {
+    const c = this.ctrl;
+    Atomics.store(c, WAKE_READY, minReady);
+    // A busy stream's next boundary is often microseconds away: spinning for
+    // it spares the writer a futex wake-up (a system call) per sub-buffer.
+    if (spinMicros > 0) {
+      const until = performance.now() + Math.min(spinMicros / 1000, timeoutMs);
+      do {
+        for (let i = 0; i < 64; i++) if (Atomics.load(c, EVENTS) !== seen) return true;
+      } while (performance.now() < until);
+    }
+    Atomics.add(c, WAITERS, 1);
+    try {
+      return Atomics.wait(c, EVENTS, seen, timeoutMs) !== 'timed-out';
     } finally {
       Atomics.sub(c, WAITERS, 1);
     }

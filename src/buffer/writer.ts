@@ -32,6 +32,7 @@ import {
   CONSUMED_HELD,
   COUNT,
   EVENTS,
+  FORCED,
   GEN,
   LIMIT,
   LOCK_COUNT,
@@ -47,6 +48,7 @@ import {
   STALLED,
   STATS_SEQ,
   WAITERS,
+  WAKE_READY,
   add64,
   seqDiff,
   seqNext,
@@ -100,7 +102,13 @@ export class BufferWriter {
   /** Header size asked for by subbufStartReserve during the running subbufStart. */
   private nextReserve = 0;
 
-  constructor(mem: BufferMemory, subbufStart: SubbufStart) {
+  /**
+   * @param holdWhenFull false only for a subbufStart known to write nothing
+   *   when it refuses (the kernel's default): then a full buffer's oldest
+   *   sub-buffer need not be held while it decides, so a writer retrying a
+   *   stalled switch does not contend with the readers draining it.
+   */
+  constructor(mem: BufferMemory, subbufStart: SubbufStart, private readonly holdWhenFull = true) {
     this.mem = mem;
     this.ctrl = mem.ctrl;
     this.u32 = mem.u32;
@@ -364,7 +372,7 @@ export class BufferWriter {
     const newSlot = next % n;
     const prevPadding = stalled ? c[slotPadding(n, prevSlot)]! : (prevSlot + 1) * size - c[OFFS + (k & 3)]!;
 
-    const held = this.holdOldest(next);
+    const held = this.holdWhenFull ? this.holdOldest(next) : -1;
     this.producePending = !stalled;
     this.nextReserve = 0;
     this.inSwitch = true;
@@ -410,7 +418,7 @@ export class BufferWriter {
     add64(u, C_PRODUCED, 1);
     this.endStats();
     Atomics.store(c, PRODUCED, produced);
-    this.signal();
+    this.signal(false);
   }
 
   private overwrite(held: number, slot: number): void {
@@ -469,9 +477,20 @@ export class BufferWriter {
     Atomics.add(this.ctrl, STATS_SEQ, 1);
   }
 
-  /** Wakes pollers; costs one load when nobody waits. */
-  private signal(): void {
-    Atomics.add(this.ctrl, EVENTS, 1);
-    if (this.ctrl[WAITERS] !== 0) Atomics.notify(this.ctrl, EVENTS);
+  /**
+   * Wakes pollers; costs one load when nobody waits. A boundary crossing
+   * (forced false) wakes them only once as many sub-buffers are ready as they
+   * asked for (WAKE_READY), sparing the writer a system call per sub-buffer.
+   */
+  private signal(forced = true): void {
+    const c = this.ctrl;
+    if (forced) Atomics.add(c, FORCED, 1);
+    Atomics.add(c, EVENTS, 1);
+    if (Atomics.load(c, WAITERS) === 0) return;
+    if (!forced) {
+      const ready = seqDiff(Atomics.load(c, PRODUCED), Atomics.load(c, CONSUMED) & SEQ_MASK, this.wrap);
+      if (ready < Atomics.load(c, WAKE_READY)) return;
+    }
+    Atomics.notify(c, EVENTS);
   }
 }

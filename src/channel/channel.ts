@@ -151,6 +151,7 @@ export class RelayBuffer<P = unknown> {
       start
         ? (subbuf, prev, padding) => start.call(chan.callbacks, this, subbuf, prev, padding)
         : () => defaultSubbufStart(this),
+      start !== undefined, // the default never overwrites, so it needs no hold on the oldest sub-buffer
     );
     this.reader = new BufferReader(mem);
   }

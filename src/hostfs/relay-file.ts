@@ -18,6 +18,11 @@ export const POLLERR = 0x008;
 export const POLLHUP = 0x010;
 export const POLLRDNORM = 0x040;
 
+export interface PollOptions {
+  /** Wake at a sub-buffer boundary only once this many sub-buffers are ready (default 1; flush and close always wake). */
+  minReady?: number;
+}
+
 export interface PollResult {
   /** POLLIN | POLLRDNORM when a finished sub-buffer is ready; POLLERR | POLLHUP once the channel is closed. */
   mask: number;
@@ -132,8 +137,10 @@ export class RelayFile {
    * channel is closed (POLLERR | POLLHUP), or after timeoutMs. Wakes at
    * sub-buffer boundaries, flush and close, never per message.
    */
-  async poll(timeoutMs = Infinity): Promise<PollResult> {
+  async poll(timeoutMs = Infinity, options: PollOptions = {}): Promise<PollResult> {
     this.check('poll');
+    const minReady = this.minReady(options);
+    const forced = this.reader.forcedEvents();
     const deadline = Date.now() + timeoutMs;
     // Atomics.waitAsync alone does not keep Node.js running; this timer does,
     // and outlives the wait so the loop cannot empty before it resolves.
@@ -141,15 +148,39 @@ export class RelayFile {
     try {
       for (;;) {
         const seen = this.reader.events();
-        const result = this.pollState(false);
+        const result = this.pollState(false, this.reader.forcedEvents() === forced ? minReady : 1);
         if (result.mask !== 0) return result;
         const left = deadline - Date.now();
         if (left <= 0) return this.pollState(true);
-        await this.reader.waitEvent(seen, left);
+        await this.reader.waitEvent(seen, left, minReady);
         if (!this.open) throw new RelayError('ERELAY_CLOSED', `${this.path}: closed while polling`);
       }
     } finally {
       clearTimeout(keepAlive);
+    }
+  }
+
+  /**
+   * poll() that blocks the calling thread instead of returning a promise: for
+   * worker-thread consumers that have nothing else to do. Same wake-ups (a
+   * sub-buffer boundary, flush, close) and result. With spinMicros it first
+   * spins that long, which on an idle core spares a busy writer its wake-up
+   * system call (and on a loaded one takes CPU from it). Not on a browser
+   * main thread.
+   */
+  pollSync(timeoutMs = Infinity, options: PollOptions & { spinMicros?: number } = {}): PollResult {
+    this.check('poll');
+    const spin = options.spinMicros ?? 0;
+    const minReady = this.minReady(options);
+    const forced = this.reader.forcedEvents();
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const seen = this.reader.events();
+      const result = this.pollState(false, this.reader.forcedEvents() === forced ? minReady : 1);
+      if (result.mask !== 0) return result;
+      const left = deadline - Date.now();
+      if (left <= 0) return this.pollState(true);
+      this.reader.waitEventSync(seen, left, spin, minReady);
     }
   }
 
@@ -225,8 +256,14 @@ export class RelayFile {
     if (this.control.release()) RelayChannel.cached(this.channelId)?.forget();
   }
 
-  private pollState(timedOut: boolean): PollResult {
-    const readable = this.reader.hasReadySubbufs();
+  private minReady(options: PollOptions): number {
+    const n = options.minReady ?? 1;
+    if (!Number.isInteger(n) || n < 1) throw invalidArg(`minReady must be a whole number ≥ 1, got ${n}`);
+    return Math.min(n, this.nSubbufs);
+  }
+
+  private pollState(timedOut: boolean, minReady = 1): PollResult {
+    const readable = minReady === 1 ? this.reader.hasReadySubbufs() : this.reader.ready().count >= minReady;
     const hangup = this.reader.closed;
     const mask = (readable ? POLLIN | POLLRDNORM : 0) | (hangup ? POLLERR | POLLHUP : 0);
     return { mask, readable, hangup, timedOut };

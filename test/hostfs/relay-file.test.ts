@@ -208,6 +208,42 @@ describe('poll()', () => {
   });
 });
 
+describe('poll() options and pollSync()', () => {
+  test('minReady: a boundary wakes the poller only once that many sub-buffers are ready; flush always does', async () => {
+    const { chan, fs } = openChannel({ subbufSize: 32, nSubbufs: 4 });
+    const file = fs.openSync('/cpu0');
+    relayWrite(chan, bytes(30, 1));
+    relayWrite(chan, bytes(30, 2)); // one sub-buffer ready
+    assert.equal((await file.poll(0)).readable, true);
+    assert.equal((await file.poll(20, { minReady: 2 })).timedOut, true);
+    const woken = file.poll(5000, { minReady: 2 });
+    setTimeout(() => relayWrite(chan, bytes(30, 3)), 10); // the second one
+    assert.equal((await woken).readable, true);
+    await assert.rejects(file.poll(1, { minReady: 0 }), code('ERELAY_INVALID_ARG'));
+    file.read();
+    relayWrite(chan, bytes(10, 4));
+    const flushed = file.poll(5000, { minReady: 3 });
+    setTimeout(() => relayFlush(chan), 10);
+    assert.equal((await flushed).timedOut, false, 'flush wakes whatever minReady says');
+    file.close();
+    relayClose(chan);
+  });
+
+  test('pollSync blocks the calling thread until a boundary, or times out', () => {
+    const { chan, fs } = openChannel({ subbufSize: 32, nSubbufs: 4 });
+    const file = fs.openSync('/cpu0');
+    const idle = file.pollSync(5);
+    assert.equal(idle.timedOut, true);
+    assert.equal(idle.mask, 0);
+    relayWrite(chan, bytes(30, 1));
+    relayWrite(chan, bytes(30, 2));
+    assert.equal(file.pollSync(1000).mask, POLLIN | POLLRDNORM);
+    assert.equal(file.pollSync(5, { minReady: 2, spinMicros: 100 }).timedOut, true);
+    file.close();
+    relayClose(chan);
+  });
+});
+
 describe('close() and the idiomatic layer', () => {
   test('the async iterator yields whole messages until the channel is closed and drained', async () => {
     const { chan, fs } = openChannel({ subbufSize: 64, nSubbufs: 4 });
