@@ -55,6 +55,13 @@ export interface RelayChunk {
 
 const EMPTY = new Uint8Array(0);
 
+interface PollState {
+  minReady: number;
+  /** forcedEvents() when the poll began. */
+  forced: number;
+  deadline: number;
+}
+
 export class RelayFile {
   readonly path: string;
   /** The buffer index (the N in baseN). */
@@ -138,21 +145,16 @@ export class RelayFile {
    * sub-buffer boundaries, flush and close, never per message.
    */
   async poll(timeoutMs = Infinity, options: PollOptions = {}): Promise<PollResult> {
-    this.check('poll');
-    const minReady = this.minReady(options);
-    const forced = this.reader.forcedEvents();
-    const deadline = Date.now() + timeoutMs;
+    const state = this.pollStart(timeoutMs, options);
     // Atomics.waitAsync alone does not keep Node.js running; this timer does,
     // and outlives the wait so the loop cannot empty before it resolves.
     const keepAlive = setTimeout(() => {}, Math.min(timeoutMs + 1000, 2 ** 31 - 1));
     try {
       for (;;) {
         const seen = this.reader.events();
-        const result = this.pollState(false, this.reader.forcedEvents() === forced ? minReady : 1);
-        if (result.mask !== 0) return result;
-        const left = deadline - Date.now();
-        if (left <= 0) return this.pollState(true);
-        await this.reader.waitEvent(seen, left, minReady);
+        const result = this.pollCheck(state);
+        if (result) return result;
+        await this.reader.waitEvent(seen, state.deadline - Date.now(), state.minReady);
         if (!this.open) throw new RelayError('ERELAY_CLOSED', `${this.path}: closed while polling`);
       }
     } finally {
@@ -169,18 +171,12 @@ export class RelayFile {
    * main thread.
    */
   pollSync(timeoutMs = Infinity, options: PollOptions & { spinMicros?: number } = {}): PollResult {
-    this.check('poll');
-    const spin = options.spinMicros ?? 0;
-    const minReady = this.minReady(options);
-    const forced = this.reader.forcedEvents();
-    const deadline = Date.now() + timeoutMs;
+    const state = this.pollStart(timeoutMs, options);
     for (;;) {
       const seen = this.reader.events();
-      const result = this.pollState(false, this.reader.forcedEvents() === forced ? minReady : 1);
-      if (result.mask !== 0) return result;
-      const left = deadline - Date.now();
-      if (left <= 0) return this.pollState(true);
-      this.reader.waitEventSync(seen, left, spin, minReady);
+      const result = this.pollCheck(state);
+      if (result) return result;
+      this.reader.waitEventSync(seen, state.deadline - Date.now(), options.spinMicros ?? 0, state.minReady);
     }
   }
 
@@ -256,10 +252,19 @@ export class RelayFile {
     if (this.control.release()) RelayChannel.cached(this.channelId)?.forget();
   }
 
-  private minReady(options: PollOptions): number {
+  private pollStart(timeoutMs: number, options: PollOptions): PollState {
+    this.check('poll');
     const n = options.minReady ?? 1;
     if (!Number.isInteger(n) || n < 1) throw invalidArg(`minReady must be a whole number ≥ 1, got ${n}`);
-    return Math.min(n, this.nSubbufs);
+    return { minReady: Math.min(n, this.nSubbufs), forced: this.reader.forcedEvents(), deadline: Date.now() + timeoutMs };
+  }
+
+  /** The poll result if poll should return now, else null (wait for the next event). */
+  private pollCheck(state: PollState): PollResult | null {
+    // After a flush or close any ready sub-buffer will do, whatever minReady says.
+    const result = this.pollState(false, this.reader.forcedEvents() === state.forced ? state.minReady : 1);
+    if (result.mask !== 0) return result;
+    return Date.now() >= state.deadline ? this.pollState(true) : null;
   }
 
   private pollState(timedOut: boolean, minReady = 1): PollResult {
