@@ -6,13 +6,15 @@ import { KlogReader, LineBatcher, SequenceTracker, lineWriter, yieldToEventLoop,
 import { action } from './action.js';
 import { CliError } from './errors.js';
 import { stopOnSignals } from './signals.js';
-import { openSourceArg } from './source-arg.js';
+import { isRemote, openSourceArg, pidOption, remoteHelp, socketOption } from './source-arg.js';
 
 interface CatFlags {
   raw?: boolean;
   json?: boolean;
   follow?: boolean;
   run?: string;
+  socket?: string;
+  pid?: number;
   strict?: boolean;
 }
 
@@ -20,17 +22,29 @@ export function registerCat(program: Command): void {
   program
     .command('cat')
     .description('print a relay file or a recorded file, decoding klog records (or --raw bytes)')
-    .argument('<file>', 'a recorded or dumped file, or hostfs:/path/file0 of a --run producer')
+    .argument('[file]', 'a recorded or dumped file, hostfs:/path/file0 of a --run producer, or unix:SOCKET:/path/file0 (another process); with --socket / --pid: the relay path, like /trace/cpu0')
     .option('--raw', 'write the bytes as they are, no decoding')
     .option('--json', 'JSON lines instead of text')
     .option('-f, --follow', 'live relay file: keep reading until the producer closes the channel')
     .option('--run <module>', 'load this producer module in this process first')
     .option('--strict', 'exit with status 3 when records were lost or the file ends inside a record')
+    .addOption(socketOption())
+    .addOption(pidOption())
+    .addHelpText(
+      'after',
+      `
+Without -f a live relay file is read until it is empty (a consuming read:
+what cat prints is gone from the buffer); -f follows it until the producer
+closes the channel.
+${remoteHelp('relayfs cat --socket /tmp/relayfs-4242/root.sock -f /trace/cpu0')}`,
+    )
     .action(action('cat', runCat));
 }
 
-async function runCat(spec: string, flags: CatFlags): Promise<number> {
-  if (!spec.startsWith('hostfs:')) {
+async function runCat(spec: string | undefined, flags: CatFlags): Promise<number> {
+  const remote = isRemote(spec, flags);
+  if (remote && spec === undefined) throw new CliError('cat prints one relay file: name it, like /trace/cpu0', 2);
+  if (spec !== undefined && !remote && !spec.startsWith('hostfs:')) {
     let isDir = false;
     try {
       isDir = statSync(spec).isDirectory();
@@ -43,9 +57,12 @@ async function runCat(spec: string, flags: CatFlags): Promise<number> {
   const unlisten = stopOnSignals(controller);
   let file: SourceFile | null = null;
   try {
-    const { source } = await openSourceArg(spec, flags.run, controller.signal);
+    const { source } = await openSourceArg(spec, flags, controller.signal);
     const entries = await source.list();
-    if (entries.length !== 1) throw new CliError(`${spec} is not one relay file (it has ${entries.length}); use merge for several`, 2);
+    if (entries.length !== 1) {
+      const hint = remote ? 'name one of them, or record them all' : 'use merge for several';
+      throw new CliError(`${source.description} is not one relay file (it has ${entries.length}); ${hint}`, 2);
+    }
     file = await source.open(entries[0]!);
     const follow = source.live ? flags.follow === true : true;
     if (flags.raw) {
@@ -83,7 +100,15 @@ async function printRecords(file: SourceFile, follow: boolean, flags: CatFlags, 
   const out = new LineBatcher(process.stdout);
   const tracker = new SequenceTracker();
   const reader = new KlogReader(file, { follow, signal });
-  for (let rec = await reader.next(); rec; rec = await reader.next()) {
+  for (;;) {
+    let rec = reader.take();
+    if (rec === undefined) {
+      // Everything decoded so far is printed before waiting for more: -f shows records as they come.
+      await out.flush();
+      const next = await reader.next();
+      if (!next) break;
+      rec = next;
+    }
     const ev = tracker.see(rec);
     if (ev && ev.kind !== 'restart') await out.write(lines.event(ev));
     await out.write(lines.record(rec));

@@ -8,12 +8,14 @@ import { LiveView, recordFrame } from './live-view.js';
 import { positiveNumber } from './options.js';
 import { createProgress } from './progress.js';
 import { stopOnSignals } from './signals.js';
-import { openSourceArg } from './source-arg.js';
+import { openSourceArg, pidOption, remoteHelp, socketOption } from './source-arg.js';
 import { join } from 'node:path';
 
 interface RecordFlags {
   out: string;
   run?: string;
+  socket?: string;
+  pid?: number;
   latency: number;
   duration?: number;
   json?: boolean;
@@ -23,9 +25,11 @@ export function registerRecord(program: Command): void {
   program
     .command('record')
     .description('stream every buffer of a channel to disk, one file per buffer (base0, base1, ...), until stopped')
-    .argument('<source>', 'hostfs:/dir (relay files of a --run producer) or a directory / file on disk')
+    .argument('[source]', 'hostfs:/dir (relay files of a --run producer), unix:SOCKET[:/dir] or pid:N[:/dir] (another process), a directory / file on disk; with --socket / --pid: a relay path (default /)')
     .requiredOption('-o, --out <dir>', 'output directory (files base0..N and relayfs.json)')
     .option('--run <module>', 'load this producer module in this process first (see docs: --run)')
+    .addOption(socketOption())
+    .addOption(pidOption())
     .option('--latency <ms>', 'longest time a record waits before it reaches its file', positiveNumber, DEFAULT_LATENCY_MS)
     .option('--duration <seconds>', 'stop after this many seconds (default: until Ctrl-C or the channel closes)', positiveNumber)
     .option('--json', 'no live view; print the summary as JSON')
@@ -37,17 +41,23 @@ the channel; in every case the files are drained, fsync'ed and closed, and
 ${SIDECAR_NAME} holds per-buffer bytes, records and losses by cause.
 
 Example:
-  relayfs record --run ./producer.mjs hostfs:/myapp -o ./trace`,
+  relayfs record --run ./producer.mjs hostfs:/myapp -o ./trace
+${remoteHelp('relayfs record --socket /tmp/relayfs-4242/root.sock -o ./trace      (or: --pid 4242)')}
+
+The counters in ${SIDECAR_NAME} are the producer's own, sent by its server;
+when the producer closes its channel they are the final, exact ones.
+Stopped early (Ctrl-C, --duration), data the server had sent but that had
+not arrived yet is lost, and shows as "unread".`,
     )
     .action(action('record', runRecord));
 }
 
-async function runRecord(spec: string, flags: RecordFlags): Promise<number> {
+async function runRecord(spec: string | undefined, flags: RecordFlags): Promise<number> {
   const controller = new AbortController();
   const unlisten = stopOnSignals(controller);
   let timer: NodeJS.Timeout | undefined;
   try {
-    const { source, producer } = await openSourceArg(spec, flags.run, controller.signal);
+    const { source, producer } = await openSourceArg(spec, flags, controller.signal);
     let producerError: unknown = null;
     producer?.done.catch((err) => {
       producerError = err;
@@ -62,7 +72,7 @@ async function runRecord(spec: string, flags: RecordFlags): Promise<number> {
       outDir: flags.out,
       latency: flags.latency,
       signal: controller.signal,
-      onProgress: progress.live ? (p) => progress.update(recordFrame(`recording ${spec} → ${flags.out}`, p, view)) : undefined,
+      onProgress: progress.live ? (p) => progress.update(recordFrame(`recording ${source.description} → ${flags.out}`, p, view)) : undefined,
     });
     progress.done();
     if (producerError) throw new CliError(`the --run producer failed: ${(producerError as Error)?.message ?? String(producerError)}`);

@@ -1,7 +1,7 @@
 /**
  * --run MODULE: loads a producer into this process, so that record, cat and
- * top can reach its relay files in the in-process host filesystem (until a
- * cross-process source exists). The module either opens its channels when
+ * top can reach its relay files in the in-process host filesystem (a
+ * producer in another process is read with --socket / --pid instead). The module either opens its channels when
  * imported, or exports a default function that gets a ProducerContext; that
  * function may return a promise that settles when the producer is done.
  */

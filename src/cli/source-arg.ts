@@ -1,9 +1,14 @@
 /**
  * The <source> argument of record, cat and top: "hostfs:/dir" (relay files
- * of this process, so a --run producer is needed) or a path on disk.
+ * of this process, so a --run producer is needed), "unix:/path/to/sock[:/dir]"
+ * or "pid:N[:/dir]" (relay files of another process, over its socket), or a
+ * path on disk. With --socket PATH or --pid N the argument is instead a path
+ * in that process's relay tree (default "/": every relay file).
  */
-import { openSource, type RelaySource } from '../tools/index.js';
+import { Option } from 'commander';
+import { RemoteSource, openSource, type RelaySource } from '../tools/index.js';
 import { CliError } from './errors.js';
+import { positiveInt } from './options.js';
 import { runProducer, waitForFiles, type RunningProducer } from './run-module.js';
 
 export interface OpenedSource {
@@ -11,14 +16,59 @@ export interface OpenedSource {
   producer: RunningProducer | null;
 }
 
-export async function openSourceArg(spec: string, run: string | undefined, signal: AbortSignal): Promise<OpenedSource> {
+/** The options that choose where the source lives, shared by record, cat and top. */
+export interface SourceFlags {
+  run?: string;
+  socket?: string;
+  pid?: number;
+}
+
+/** --socket PATH, shared by record, cat and top. */
+export function socketOption(): Option {
+  return new Option('--socket <path>', "read another process's relay files through its socket (exposeRelayFiles().socketPath)");
+}
+
+/** --pid N: the socket of process N, found in its default place. */
+export function pidOption(): Option {
+  return new Option('--pid <pid>', 'like --socket, with the socket of that process found in its default place').argParser(positiveInt);
+}
+
+/** Help text about reading another process, for the end of a command's --help. */
+export function remoteHelp(example: string): string {
+  return `
+Another process: it must call exposeRelayFiles(); then name its socket
+(--socket PATH, or the source unix:PATH[:/relay/dir]) or its pid (--pid N,
+or pid:N[:/relay/dir]). With --socket or --pid the argument is a path in that
+process's relay tree (default /: every relay file). Example:
+  ${example}`;
+}
+
+/** Whether the flags point at another process. */
+export function isRemote(spec: string | undefined, flags: SourceFlags): boolean {
+  return flags.socket !== undefined || flags.pid !== undefined || /^(unix|pid):/i.test(spec ?? '');
+}
+
+export async function openSourceArg(spec: string | undefined, flags: SourceFlags, signal: AbortSignal): Promise<OpenedSource> {
+  const { run } = flags;
+  if (flags.socket !== undefined || flags.pid !== undefined) {
+    if (flags.socket !== undefined && flags.pid !== undefined) throw new CliError('give --socket or --pid, not both', 2);
+    const how = flags.socket !== undefined ? '--socket' : '--pid';
+    if (run) throw new CliError(`--run loads a producer into this process and ${how} reads another process: use one of them`, 2);
+    const path = spec ?? '/';
+    if (!path.startsWith('/')) {
+      throw new CliError(`with ${how} the argument is a path in the producer's relay tree, like /trace or /trace/cpu0 (got ${path})`, 2);
+    }
+    return { source: new RemoteSource({ socketPath: flags.socket, pid: flags.pid, path }), producer: null };
+  }
+  if (spec === undefined) throw new CliError('no source given: a directory or file on disk, hostfs:/dir with --run, or --socket PATH / --pid N', 2);
   const inProcess = spec.startsWith('hostfs:');
   if (inProcess && !run) {
     throw new CliError(
-      `${spec} is a relay file of this process: add --run <module> to start its producer here (other processes' channels need the socket server, not available yet)`,
+      `${spec} is a relay file of this process: add --run <module> to start its producer here (another process's relay files: --socket PATH or --pid N)`,
       2,
     );
   }
+  if (run && isRemote(spec, flags)) throw new CliError(`--run loads a producer into this process and ${spec} is another process: use one of them`, 2);
   const source = openSource(spec);
   if (!run) return { source, producer: null };
   const producer = await runProducer(run, signal);

@@ -9,10 +9,12 @@ import { LiveView, fillFromStats, type BufferSnapshot } from './live-view.js';
 import { positiveInt, positiveNumber } from './options.js';
 import { createProgress } from './progress.js';
 import { stopOnSignals } from './signals.js';
-import { openSourceArg } from './source-arg.js';
+import { openSourceArg, pidOption, remoteHelp, socketOption } from './source-arg.js';
 
 interface TopFlags {
   run?: string;
+  socket?: string;
+  pid?: number;
   interval: number;
   count?: number;
   json?: boolean;
@@ -22,21 +24,28 @@ export function registerTop(program: Command): void {
   program
     .command('top')
     .description("live view of a channel's buffers: fill level, write and drop rates")
-    .argument('<source>', 'hostfs:/dir of a --run producer, or a recorded directory (its final counters)')
+    .argument('[source]', 'hostfs:/dir of a --run producer, unix:SOCKET[:/dir] or pid:N[:/dir] (another process), or a recorded directory (its final counters); with --socket / --pid: a relay path (default /)')
     .option('--run <module>', 'load this producer module in this process first')
+    .addOption(socketOption())
+    .addOption(pidOption())
     .option('-i, --interval <ms>', 'time between updates', positiveNumber, 500)
     .option('-n, --count <n>', 'stop after this many updates', positiveInt)
     .option('--json', 'one JSON line per update (also what you get when stdout is not a terminal)')
-    .addHelpText('after', '\nRuns until Ctrl-C, --count, or the producer closes the channel.')
+    .addHelpText(
+      'after',
+      `\nRuns until Ctrl-C, --count, or the producer closes the channel. It only looks at
+counters and never consumes data.
+${remoteHelp('relayfs top --pid 4242        (or: --socket /tmp/relayfs-4242/root.sock, or top unix:/tmp/relayfs-4242/root.sock:/trace)')}`,
+    )
     .action(action('top', runTop));
 }
 
-async function runTop(spec: string, flags: TopFlags): Promise<number> {
+async function runTop(spec: string | undefined, flags: TopFlags): Promise<number> {
   const controller = new AbortController();
   const unlisten = stopOnSignals(controller);
   const files: SourceFile[] = [];
   try {
-    const { source } = await openSourceArg(spec, flags.run, controller.signal);
+    const { source } = await openSourceArg(spec, flags, controller.signal);
     for (const entry of await source.list()) files.push(await source.open(entry));
     const json = flags.json === true || process.stdout.isTTY !== true;
     const progress = createProgress({ json });

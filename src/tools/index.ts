@@ -4,6 +4,7 @@ export { merge, LineBatcher, type MergeOptions, type MergeSummary } from './merg
 export { FlightRecorder, openFlightRecorder, type FlightRecorderOptions, type DumpResult } from './flight-recorder.js';
 export { overwriteCallbacks } from './overwrite-callbacks.js';
 export { openSource, registerSourceScheme, type SourceFactory } from './open-source.js';
+export { RemoteSource, RemoteFile, socketOfPid, type RemoteSourceOptions } from './remote-source.js';
 export { HostfsSource, HostfsFile } from './hostfs-source.js';
 export { DiskSource, SourceError } from './disk-source.js';
 export { KlogReader } from './klog-reader.js';

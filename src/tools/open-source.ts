@@ -1,7 +1,8 @@
 /**
  * Turns a source name into a RelaySource: "hostfs:/dir" for relay files of
- * this process, anything else for files on disk. Remote sources (a socket
- * server in another process) are meant to register here later.
+ * this process, a registered scheme ("unix:/path/to/sock[:/dir]" and
+ * "pid:N[:/dir]" for another process, see remote-source.ts), anything else
+ * for files on disk.
  */
 import type { HostFs } from '../index.js';
 import { DiskSource, SourceError } from './disk-source.js';
@@ -25,7 +26,8 @@ export function openSource(spec: string, options: { fs?: HostFs } = {}): RelaySo
     if (scheme === 'hostfs') return new HostfsSource(m[2] || '/', options.fs);
     const factory = schemes.get(scheme);
     if (factory) return factory(m[2]!);
-    throw new SourceError('EINVAL', `${spec}: unknown source kind "${scheme}:" (known: hostfs:, or a path on disk)`);
+    const known = ['hostfs:', ...[...schemes.keys()].map((s) => `${s}:`)].join(', ');
+    throw new SourceError('EINVAL', `${spec}: unknown source kind "${scheme}:" (known: ${known}, or a path on disk)`);
   }
   return new DiskSource(spec);
 }

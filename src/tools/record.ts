@@ -92,11 +92,25 @@ export async function record(options: RecordOptions): Promise<Sidecar> {
 
   const progress = options.onProgress ? startProgress(recorders, started, options.onProgress, options.progressInterval ?? 250) : null;
   let failure: unknown = null;
+  // One buffer's failure (a remote producer gone, a full disk) stops the others,
+  // and every loop has ended before the files are closed.
+  const stop = new AbortController();
+  const onStop = (): void => stop.abort(options.signal?.reason);
+  if (options.signal?.aborted) onStop();
+  else options.signal?.addEventListener('abort', onStop, { once: true });
   try {
-    await Promise.all(recorders.map((r) => r.run(latency, options.signal)));
-  } catch (err) {
-    failure = err;
+    const runs = await Promise.allSettled(
+      recorders.map((r) =>
+        r.run(latency, stop.signal).catch((err: unknown) => {
+          failure ??= err;
+          stop.abort('error');
+          throw err;
+        }),
+      ),
+    );
+    for (const run of runs) if (run.status === 'rejected') failure ??= run.reason;
   } finally {
+    options.signal?.removeEventListener('abort', onStop);
     progress?.stop();
   }
 

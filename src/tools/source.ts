@@ -1,9 +1,9 @@
 /**
  * What the consumer tools (record, cat, top) need from a set of relay files,
  * wherever they live: list the files, open one, then read / poll / stats.
- * Implemented for the in-process host filesystem (hostfs-source.ts) and for
- * files on disk (disk-source.ts); a remote source (another process, over a
- * socket) plugs in by implementing the same two interfaces.
+ * Implemented for the in-process host filesystem (hostfs-source.ts), for
+ * files on disk (disk-source.ts) and for another process's relay files over
+ * its socket (remote-source.ts).
  *
  * Every method may be asynchronous so that a remote source can implement it.
  */
