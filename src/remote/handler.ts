@@ -93,6 +93,8 @@ async function handle(ctx: ServeContext, transport: Transport, req: IncomingMess
   if (ctx.stopping) throw new ProtocolError('EBUSY', 'the server is shutting down');
 
   const { table } = ctx;
+  // A file made in another thread reaches this one by broadcast: give news a moment to arrive.
+  if (route.kind !== 'info' && route.kind !== 'list') await settle(table, route.path);
   switch (route.kind) {
     case 'info':
       return sendJson(res, { server: 'relayfs', protocol: PROTOCOL_VERSION, pid: ctx.pid, fs: ctx.fsName, tcp: transport === 'tcp' } satisfies ServerInfo);
@@ -115,6 +117,14 @@ async function handle(ctx: ServeContext, transport: Transport, req: IncomingMess
       }
       throw new ProtocolError('ENOENT', `no relay file or directory at ${route.path}`);
     }
+  }
+}
+
+/** Waits up to NEWS_MS for a path this thread does not know yet (a file just made elsewhere). */
+const NEWS_MS = 250;
+async function settle(table: FileTable, path: string): Promise<void> {
+  for (const deadline = Date.now() + NEWS_MS; !table.file(path) && !table.isDir(path) && Date.now() < deadline; ) {
+    await new Promise((resolve) => setTimeout(resolve, 5));
   }
 }
 
