@@ -52,6 +52,8 @@ async function main(): Promise<number> {
   if (s.mode === 'full' && !s.json) {
     console.log('');
     spawnSync(process.execPath, ['--expose-gc', fileURLToPath(new URL('./alloc.js', import.meta.url))], { stdio: 'inherit' });
+    console.log('');
+    spawnSync(process.execPath, [fileURLToPath(new URL('./write-path.js', import.meta.url))], { stdio: 'inherit' });
   }
   return report.ok ? 0 : 1;
 }

@@ -1,0 +1,61 @@
+// The write path alone, in one thread and with no consumer: relayWrite, __relayWrite and
+// relayReserveOffset (overwrite mode, so never full) against the copy it cannot avoid
+// (TypedArray.set or a byte loop into shared memory) plus one Atomics.store per message.
+// Separates what the write path costs from what a consumer thread costs end to end.
+import { HostFs, __relayWrite, hostfsCallbacks, relayOpen, relayReserveOffset, relayWrite } from '../src/index.js';
+
+const SIZES = [16, 64, 256, 4096, 65536];
+const ROUNDS = 5;
+
+function rate(loop: (n: number) => void, n: number): number {
+  loop(Math.min(n, 100_000)); // warm up
+  let best = 0;
+  for (let r = 0; r < ROUNDS; r++) {
+    const t0 = performance.now();
+    loop(n);
+    best = Math.max(best, n / ((performance.now() - t0) / 1000));
+  }
+  return best;
+}
+
+const fs = HostFs.get('write-path');
+const chan = relayOpen('w', null, 256 * 1024, 16, { ...hostfsCallbacks(fs), subbufStart: () => 1 }, undefined, { buffers: 1 });
+chan.claim();
+const data = chan.own!.mem.data;
+const shared = new Uint8Array(new SharedArrayBuffer(4 * 1024 * 1024));
+const word = new Int32Array(new SharedArrayBuffer(64));
+
+console.log(`write path alone (best of ${ROUNDS}, one thread, no consumer), messages/s and ratio to copy+store:`);
+console.log(`  size    copy+store   relayWrite        __relayWrite      relayReserveOffset`);
+const rows = [];
+for (const size of SIZES) {
+  const msg = new Uint8Array(size).fill(7);
+  const n = size <= 256 ? 5_000_000 : size <= 4096 ? 1_000_000 : 100_000;
+  const copy = rate((count) => {
+    let off = 0;
+    for (let i = 0; i < count; i++) {
+      if (off + size > shared.length) off = 0;
+      if (size <= 48) for (let j = 0; j < size; j++) shared[off + j] = msg[j]!;
+      else shared.set(msg, off);
+      off += size;
+      Atomics.store(word, 0, off);
+    }
+  }, n);
+  const safe = rate((count) => {
+    for (let i = 0; i < count; i++) relayWrite(chan, msg, size);
+  }, n);
+  const lean = rate((count) => {
+    for (let i = 0; i < count; i++) __relayWrite(chan, msg, size);
+  }, n);
+  const reserve = rate((count) => {
+    for (let i = 0; i < count; i++) {
+      const at = relayReserveOffset(chan, size);
+      data[at] = 7;
+      data[at + size - 1] = 7;
+    }
+  }, n);
+  const fmt = (r: number) => `${(r / 1e6).toFixed(2).padStart(7)} M (${(r / copy).toFixed(2)}×)`;
+  console.log(`  ${String(size).padStart(5)}  ${(copy / 1e6).toFixed(2).padStart(8)} M  ${fmt(safe)}  ${fmt(lean)}  ${fmt(reserve)}`);
+  rows.push({ size, copyStore: copy, relayWrite: safe, __relayWrite: lean, relayReserveOffset: reserve });
+}
+export const results = rows;
