@@ -423,7 +423,8 @@ export class BufferReader {
       let curBytes = 0;
       if (!stalled && k >= 0) {
         curMsgs = k;
-        curBytes = Atomics.load(c, OFFS + (k & 3)) - (produced % n) * size - Atomics.load(c, RESERVE);
+        // Clamped: a fast path that lost to a flush may leave OFFS[0] stale until its retry.
+        curBytes = Math.max(0, Atomics.load(c, OFFS + (k & 3)) - (produced % n) * size - Atomics.load(c, RESERVE));
       }
       const s: BufferStats = {
         messagesWritten: read64(u, C_MSGS) + curMsgs,

@@ -128,7 +128,10 @@ export class BufferWriter {
     const k = c[COUNT]!;
     const off = c[OFFS + (k & 3)]!;
     const end = off + length;
-    if (end > c[LIMIT]! || k < 0) return this.writeLocked(src, length);
+    const limit = c[LIMIT]!;
+    // off below the limit's sub-buffer: another thread switched between our
+    // loads; copying now could spill into the new sub-buffer's header.
+    if (end > limit || off < limit - this.subbufSize || k < 0) return this.writeLocked(src, length);
     this.copy(src, length, off);
     c[OFFS + ((k + 1) & 3)] = end;
     if (Atomics.compareExchange(c, COUNT, k, k + 1) !== k) return this.writeLocked(src, length);
@@ -336,6 +339,11 @@ export class BufferWriter {
   private prepare(length: number): boolean {
     const c = this.ctrl;
     if (c[CLOSED]) throw new RelayError('ERELAY_CLOSED', 'write to a closed channel');
+    // A fast path that lost its compare-and-swap to another thread's flush has
+    // already stored its end into OFFS[(k+1) & 3], which after that flush's
+    // switch can be the new sub-buffer's OFFS[0]. Nothing is published there
+    // yet, so its true value is known: put it back.
+    if (this.held === 0 && !c[STALLED]) c[OFFS] = (c[PRODUCED]! % this.nSubbufs) * this.subbufSize + c[RESERVE]!;
     this.publishPending();
     if (!c[STALLED] && c[OFFS + (this.held & 3)]! + length <= this.currentEnd()) return true;
     if (length > this.subbufSize - c[RESERVE]!) return this.drop(C_DROP_TOOBIG);
@@ -388,7 +396,13 @@ export class BufferWriter {
         if (held >= 0) Atomics.store(c, CONSUMED, held);
       }
     }
-    if (!accepted) return false;
+    if (!accepted) {
+      // The old sub-buffer is finished. COUNT must not return to k: an owner's
+      // fast path racing this (flush from another thread) would then publish a
+      // message into it, past its recorded end, where no reader looks.
+      this.held = 0;
+      return false;
+    }
     if (held >= 0) this.overwrite(held, newSlot);
     this.beginSubbuf(newSlot);
     this.held = 0;

@@ -7,7 +7,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Worker } from 'node:worker_threads';
 import { once } from 'node:events';
-import { hostfsCallbacks, relayClose, relayOpen, type BufferStats, type RelayCallbacks } from '../../src/index.js';
+import { hostfsCallbacks, relayClose, relayFlush, relayOpen, type BufferStats, type RelayCallbacks } from '../../src/index.js';
 import { freshFs } from '../helpers.js';
 
 const fixture = (name: string) => new URL(`../fixtures/${name}.js`, import.meta.url);
@@ -28,7 +28,16 @@ interface ReaderResult {
   stats: BufferStats[];
 }
 
-async function run(opts: { callbacks?: Partial<RelayCallbacks>; global?: boolean; writers: number; subbufSize: number; nSubbufs: number; lean?: boolean }) {
+async function run(opts: {
+  callbacks?: Partial<RelayCallbacks>;
+  global?: boolean;
+  writers: number;
+  subbufSize: number;
+  nSubbufs: number;
+  lean?: boolean;
+  /** relayFlush from the main thread while the writers write. */
+  flushing?: boolean;
+}) {
   const fs = freshFs();
   const callbacks = { ...hostfsCallbacks(fs, { global: opts.global }), ...opts.callbacks };
   const chan = relayOpen('cpu', null, opts.subbufSize, opts.nSubbufs, callbacks, undefined, { buffers: opts.writers });
@@ -44,12 +53,16 @@ async function run(opts: { callbacks?: Partial<RelayCallbacks>; global?: boolean
     }),
   );
   const exited = Promise.all(writers.map((w) => once(w, 'exit'))); // listen now: a worker can exit right after its message
-  const results = (await Promise.all(writers.map((w) => once(w, 'message')))).map(([r]) => r as WriterResult);
+  const replies = Promise.all(writers.map((w) => once(w, 'message')));
+  let flushes = 0;
+  const flusher = opts.flushing ? setInterval(() => (relayFlush(chan), flushes++), 0) : undefined;
+  const results = (await replies).map(([r]) => r as WriterResult);
+  clearInterval(flusher);
   await exited;
   relayClose(chan); // the reader drains what is left, then sees the hang-up
   const [read] = (await readerDone) as [ReaderResult];
   await readerExited;
-  return { results, read, buffers, freed: chan.freed };
+  return { results, read, buffers, freed: chan.freed, flushes };
 }
 
 function sum(stats: BufferStats[], key: keyof BufferStats): number {
@@ -69,6 +82,19 @@ test('no-overwrite mode: two writer threads, one reader thread; every message de
     assert.equal(stats.messagesWritten, r.accepted);
     assert.equal(stats.droppedFull, r.dropped, 'every drop is counted in the buffer');
     assert.equal(stats.messagesWritten, delivered);
+  }
+});
+
+test('relay_flush from another thread while writers write loses nothing', async () => {
+  const { results, read, flushes } = await run({ writers: 2, subbufSize: 4096, nSubbufs: 8, flushing: true });
+  assert.ok(flushes > 10, `flushed ${flushes} times`);
+  assert.deepEqual(read.errors, []);
+  for (const r of results) {
+    const stats = read.stats[r.cpu]!;
+    const delivered = read.delivered[r.writer] ?? 0;
+    assert.equal(delivered + r.dropped, r.written, `writer ${r.writer}: delivered + dropped = written`);
+    assert.equal(stats.messagesWritten, delivered);
+    assert.equal(stats.droppedFull, r.dropped);
   }
 });
 
