@@ -11,7 +11,7 @@ const PALETTE: Record<Family, string[]> = {
   peer: ['#d8730f', '#f2a541', '#3d9a50', '#8a5fb8', '#b5487a'],
   relayfs: ['#c0182b', '#e0525e', '#f08a8f', '#8e1020', '#ff9aa2', '#6b0b18'],
   scaling: ['#a0522d'],
-  klog: ['#178f8f', '#4fbcbc'],
+  klog: ['#0f6b6b', '#178f8f', '#2aa6a6', '#4fbcbc', '#7fd3d3', '#0a4f4f'],
 };
 
 const BAR = 9;

@@ -2,6 +2,8 @@
 // BenchCase (see types.ts) and add it here. Cases of family 'relayfs' become the subject of
 // the ratios automatically.
 import { copyLimitCases } from './cases/copy-limit.js';
+import { klogOffCases } from './cases/klog-off.js';
+import { klogRelayCases } from './cases/klog-relay.js';
 import { messagePort, messagePortBatch } from './cases/message-port.js';
 import { referenceRing } from './cases/reference-ring.js';
 import { relayfsCases } from './cases/relayfs.js';
@@ -17,4 +19,6 @@ export const registry: readonly BenchCase[] = [
   messagePortBatch,
   threadStream,
   ringbufJs,
+  ...klogOffCases,
+  ...klogRelayCases,
 ];

@@ -24,6 +24,7 @@ export function renderText(r: BenchReport): string {
     out.push('', `${sizeLabel(size)} messages`, indent(table(rows)));
   }
   out.push('', renderRatios(r));
+  if (r.versus.length) out.push('', renderVersus(r));
   out.push('', r.ok ? 'all cases verified' : 'SOME CASES FAILED VERIFICATION (no figures reported for them)');
   return out.join('\n');
 }
@@ -43,6 +44,19 @@ function renderRatios(r: BenchReport): string {
     if (used.length) lines.push(`  ${label} = best ${label} case per size: ${used.map((b) => b.caseName ?? '—').join(', ')}`);
   }
   return lines.join('\n');
+}
+
+// Cases measured against another one: klog with no handler ÷ an empty call with the same arguments.
+function renderVersus(r: BenchReport): string {
+  const head = 'Versus: case ÷ the case it is measured against, median calls/s (klog with no handler ÷ an empty call: ≥ 0.5× = at most twice its cost)';
+  const rows = [['case', '÷ case', 'size', 'ratio', 'target'], ...r.versus.map((v) => [
+    v.caseName,
+    v.versus,
+    sizeLabel(v.size),
+    ratio(v.ratio),
+    `≥ ${ratio(v.atLeast)} ${v.ratio === null ? '' : v.ratio >= v.atLeast ? 'met' : 'MISSED'}`,
+  ])];
+  return `${head}\n${indent(table(rows))}`;
 }
 
 function indent(s: string): string {

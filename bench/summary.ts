@@ -3,7 +3,7 @@
 import os from 'node:os';
 import type { Settings } from './options.js';
 import type { Samples } from './schedule.js';
-import type { Family, RunResult } from './types.js';
+import type { BenchCase, Family, RunResult } from './types.js';
 
 export const SCHEMA = 'relayfs-bench/1';
 
@@ -53,6 +53,17 @@ export interface Ratios {
   rows: RatioRow[];
 }
 
+/** A case measured against another (BenchCase.versus): klog-off ÷ empty-call. */
+export interface VersusRow {
+  caseName: string;
+  versus: string;
+  size: number;
+  /** caseName's median messages (calls)/s ÷ versus's; null if either failed. */
+  ratio: number | null;
+  /** The target: the ratio should be at least this. */
+  atLeast: number;
+}
+
 export interface BenchReport {
   schema: typeof SCHEMA;
   createdAt: string;
@@ -60,6 +71,8 @@ export interface BenchReport {
   settings: { mode: string; runs: number; durationMs: number; maxMessages: number | null; sizes: number[]; cases: string[] };
   cases: CaseReport[];
   ratios: Ratios;
+  /** One row per case with a `versus` and size both cases ran (both must be selected). */
+  versus: VersusRow[];
   /** Every cell verified. */
   ok: boolean;
 }
@@ -92,6 +105,7 @@ export function summarize(s: Settings, samples: Samples): BenchReport {
     },
     cases,
     ratios: ratios(cases, s.sizes, s.subject),
+    versus: versus(s.cases, cases),
     ok: cases.every((c) => c.results.every((r) => r.verified)),
   };
 }
@@ -119,7 +133,7 @@ function range(xs: number[]): Range {
 }
 
 // Families folded into one baseline (their best case); peers stay one baseline each; klog
-// measures something else (cost of a disabled trace point) and is never a baseline.
+// measures something else (the cost of a trace point; see `versus`) and is never a baseline.
 const FOLDED: Partial<Record<Family, string>> = { 'copy-limit': 'copy limit', reference: 'reference', relayfs: 'relayfs' };
 
 function ratios(cases: CaseReport[], sizes: number[], requested?: Family): Ratios {
@@ -150,6 +164,21 @@ function ratios(cases: CaseReport[], sizes: number[], requested?: Family): Ratio
     };
   });
   return { subject, note, rows };
+}
+
+function versus(selected: readonly BenchCase[], cases: CaseReport[]): VersusRow[] {
+  const byName = new Map(cases.map((c) => [c.name, c]));
+  return selected.flatMap(({ name, versus: v }) => {
+    const own = byName.get(name);
+    const base = v && byName.get(v.name);
+    if (!v || !own || !base) return [];
+    return own.results.flatMap(({ size, messagesPerSecond: a }) => {
+      const other = base.results.find((r) => r.size === size);
+      if (!other) return [];
+      const b = other.messagesPerSecond;
+      return [{ caseName: name, versus: base.name, size, ratio: a && b ? a.median / b.median : null, atLeast: v.atLeast }];
+    });
+  });
 }
 
 function best(cases: CaseReport[], size: number): { name: string; rate: number } | undefined {

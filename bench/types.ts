@@ -35,6 +35,11 @@ export interface BenchCase {
   description: string;
   /** Message sizes in bytes this case supports. */
   sizes: readonly number[];
+  /**
+   * Also report this case's median ÷ that of case `name` at each size both ran, against a target
+   * (klog-off ÷ empty-call: at least 0.5, a disabled trace point costs at most two empty calls).
+   */
+  versus?: { name: string; atLeast: number };
   run(size: number, opts: RunOptions): Promise<RunResult>;
 }
 

@@ -57,6 +57,11 @@ test('bench --smoke: every case verifies at every size', { timeout: 120_000 }, a
       }
     }
 
+    // Every case measured against another (klog-off ÷ empty-call) has its ratio.
+    const paired = registry.filter((c) => c.versus);
+    assert.deepEqual([...new Set(report.versus.map((v) => v.caseName))], paired.map((c) => c.name));
+    for (const v of report.versus) assert.ok(v.ratio !== null && v.ratio > 0, `${v.caseName} ÷ ${v.versus}`);
+
     assert.ok(['relayfs', 'reference'].includes(report.ratios.subject));
     assert.deepEqual(report.ratios.rows.map((r) => r.size), report.settings.sizes);
     for (const row of report.ratios.rows) {

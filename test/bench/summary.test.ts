@@ -76,6 +76,22 @@ test('relayfs cases become the subject; best case per size; failed baselines giv
   ]);
 });
 
+test('a case with `versus` gets its ratio to that case, null when either failed', () => {
+  const klogOff = { ...fake('klog-off', 'klog'), versus: { name: 'empty-call', atLeast: 0.5 } };
+  const rawOff = { ...fake('raw-off', 'klog'), versus: { name: 'empty-raw', atLeast: 0.5 } };
+  const r = report([
+    [fake('empty-call', 'klog'), [ok(100)]],
+    [klogOff, [ok(40)]],
+    [fake('empty-raw', 'klog'), [{ ...ok(100), verified: false }]],
+    [rawOff, [ok(90)]],
+  ]);
+  assert.deepEqual(r.versus, [
+    { caseName: 'klog-off', versus: 'empty-call', size: 16, ratio: 0.4, atLeast: 0.5 },
+    { caseName: 'raw-off', versus: 'empty-raw', size: 16, ratio: null, atLeast: 0.5 },
+  ]);
+  assert.deepEqual(report([[klogOff, [ok(40)]]]).versus, [], 'no row without the other case');
+});
+
 test('stamps catch a wrong sequence number at either end', () => {
   const m = newMessage(64);
   stamp(m, 0, 64, 0xdeadbeef);
