@@ -97,7 +97,7 @@ if (role === 'producer') {
       });
       if (got > 0) continue;
       if (wasDone) break;
-      files[0]!.pollSync(1, { minReady: 4 }); // sleeps until 4 sub-buffers are ready (or 1 ms: another file may be ready, or a partial one waits)
+      files[0]!.pollSync(1, { minReady: 8 }); // sleeps until half the sub-buffers are ready (or 1 ms: another file may be ready, or a partial one waits)
     }
     for (const map of maps) map.unmap();
   } else {
@@ -112,7 +112,7 @@ if (role === 'producer') {
       });
       if (got > 0) continue;
       if (wasDone) break;
-      files[0]!.pollSync(1, { minReady: 4 });
+      files[0]!.pollSync(1, { minReady: 8 });
     }
   }
   const t1 = clockNs();

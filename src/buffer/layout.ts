@@ -27,8 +27,6 @@ export const RESERVE = 9;
 export const PENDING = 10;
 /** 1 once the channel is closed: writes fail, readers drain. */
 export const CLOSED = 11;
-/** Bumped on every event a poller waits for: boundary crossed, flush, reset, close. */
-export const EVENTS = 12;
 /** Odd while the writer side updates its 64-bit counters; stats readers retry on a change. */
 export const STATS_SEQ = 13;
 /** Identity of the thread holding the lock, so a dead holder can be recovered (see BufferWriter.recover). */
@@ -60,6 +58,10 @@ export const LOCK_PRODUCED = 25;
 export const WAKE_READY = 26;
 /** Bumped by the events that wake every poller whatever WAKE_READY says: flush, close, reset. */
 export const FORCED = 27;
+/** The word waiting readers sleep on: bumped only when a wake-up is due, not at every boundary. */
+export const WAKE = 28;
+/** 1 while a reader is about to sleep; the writer clears it when it wakes them (one wake-up per sleep). */
+export const ARMED = 29;
 
 // --- 64-bit counters as (lo, hi) Uint32 pairs; each has exactly one writer side.
 export const C_MSGS = 32; // messages in finished sub-buffers (writer)

@@ -29,7 +29,6 @@ import {
   CONSUMED,
   CONSUMED_HELD,
   COUNT,
-  EVENTS,
   FORCED,
   GEN,
   MAPPED,
@@ -46,6 +45,8 @@ import {
   STATS_SEQ,
   WAITERS,
   WAKE_READY,
+  WAKE,
+  ARMED,
   add64,
   read64,
   seqAdd,
@@ -192,50 +193,78 @@ export class BufferReader {
     return Atomics.load(this.ctrl, FORCED);
   }
 
-  /** The event counter a poller waits on (see waitEvent). */
-  events(): number {
-    return Atomics.load(this.ctrl, EVENTS);
+  /**
+   * Whether a poller should return now: minReady finished sub-buffers are
+   * ready, or a flush, close or reset happened since forcedSeen, or the
+   * channel is closed.
+   */
+  wakeDue(minReady: number, forcedSeen: number): boolean {
+    if (Atomics.load(this.ctrl, CLOSED) === 1 || Atomics.load(this.ctrl, FORCED) !== forcedSeen) return true;
+    const consumed = Atomics.load(this.ctrl, CONSUMED) & SEQ_MASK;
+    return seqDiff(Atomics.load(this.ctrl, PRODUCED), consumed, this.wrap) >= minReady;
   }
 
   /**
-   * Resolves when an event (sub-buffer boundary, flush, reset, close) happens
-   * after `seen` was read from events(), or after timeoutMs. Boundaries wake
-   * it only once minReady sub-buffers are ready.
+   * Resolves true once wakeDue(minReady, forcedSeen), false after timeoutMs.
+   * The writer wakes it only when that is so (see BufferWriter.signal), and
+   * at most once per sleep.
    */
-  async waitEvent(seen: number, timeoutMs: number, minReady = 1): Promise<boolean> {
+  async waitReady(minReady: number, forcedSeen: number, timeoutMs: number): Promise<boolean> {
     const c = this.ctrl;
-    Atomics.store(c, WAKE_READY, minReady);
-    Atomics.add(c, WAITERS, 1);
+    const deadline = performance.now() + timeoutMs;
+    this.register(minReady);
     try {
-      const r = Atomics.waitAsync(c, EVENTS, seen, timeoutMs);
-      const outcome = r.async ? await r.value : r.value;
-      return outcome !== 'timed-out';
+      for (;;) {
+        const seen = this.arm();
+        if (this.wakeDue(minReady, forcedSeen)) return true;
+        const left = deadline - performance.now();
+        if (left <= 0) return false;
+        const r = Atomics.waitAsync(c, WAKE, seen, left);
+        if ((r.async ? await r.value : r.value) === 'timed-out') return this.wakeDue(minReady, forcedSeen);
+      }
     } finally {
       Atomics.sub(c, WAITERS, 1);
     }
   }
 
   /**
-   * waitEvent for threads that may block (workers): sleeps in Atomics.wait
-   * until an event after `seen`, or timeoutMs. Returns false on timeout.
+   * waitReady for threads that may block (workers), in Atomics.wait. With
+   * spinMicros it first spins that long: on an idle core that spares a busy
+   * writer its wake-up system call.
    */
-  waitEventSync(seen: number, timeoutMs: number, spinMicros = 0, minReady = 1): boolean {
+  waitReadySync(minReady: number, forcedSeen: number, timeoutMs: number, spinMicros = 0): boolean {
     const c = this.ctrl;
-    Atomics.store(c, WAKE_READY, minReady);
-    // A busy stream's next boundary is often microseconds away: spinning for
-    // it spares the writer a futex wake-up (a system call) per sub-buffer.
+    const deadline = performance.now() + timeoutMs;
     if (spinMicros > 0) {
       const until = performance.now() + Math.min(spinMicros / 1000, timeoutMs);
       do {
-        for (let i = 0; i < 64; i++) if (Atomics.load(c, EVENTS) !== seen) return true;
+        for (let i = 0; i < 64; i++) if (this.wakeDue(minReady, forcedSeen)) return true;
       } while (performance.now() < until);
     }
-    Atomics.add(c, WAITERS, 1);
+    this.register(minReady);
     try {
-      return Atomics.wait(c, EVENTS, seen, timeoutMs) !== 'timed-out';
+      for (;;) {
+        const seen = this.arm();
+        if (this.wakeDue(minReady, forcedSeen)) return true;
+        const left = deadline - performance.now();
+        if (left <= 0) return false;
+        if (Atomics.wait(c, WAKE, seen, left) === 'timed-out') return this.wakeDue(minReady, forcedSeen);
+      }
     } finally {
       Atomics.sub(c, WAITERS, 1);
     }
+  }
+
+  private register(minReady: number): void {
+    Atomics.store(this.ctrl, WAKE_READY, minReady);
+    Atomics.add(this.ctrl, WAITERS, 1);
+  }
+
+  /** Reads the wake word, then arms: a writer that makes the wait due after this wakes us. */
+  private arm(): number {
+    const seen = Atomics.load(this.ctrl, WAKE);
+    Atomics.store(this.ctrl, ARMED, 1);
+    return seen;
   }
 
   /**

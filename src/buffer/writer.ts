@@ -31,7 +31,6 @@ import {
   CONSUMED,
   CONSUMED_HELD,
   COUNT,
-  EVENTS,
   FORCED,
   GEN,
   LIMIT,
@@ -49,6 +48,8 @@ import {
   STATS_SEQ,
   WAITERS,
   WAKE_READY,
+  WAKE,
+  ARMED,
   add64,
   seqDiff,
   seqNext,
@@ -494,17 +495,18 @@ export class BufferWriter {
   /**
    * Wakes pollers; costs one load when nobody waits. A boundary crossing
    * (forced false) wakes them only once as many sub-buffers are ready as they
-   * asked for (WAKE_READY), sparing the writer a system call per sub-buffer.
+   * asked for (WAKE_READY), and only once per sleep (ARMED): a reader that
+   * keeps up no longer costs the writer a system call per sub-buffer.
    */
   private signal(forced = true): void {
     const c = this.ctrl;
     if (forced) Atomics.add(c, FORCED, 1);
-    Atomics.add(c, EVENTS, 1);
     if (Atomics.load(c, WAITERS) === 0) return;
     if (!forced) {
       const ready = seqDiff(Atomics.load(c, PRODUCED), Atomics.load(c, CONSUMED) & SEQ_MASK, this.wrap);
-      if (ready < Atomics.load(c, WAKE_READY)) return;
+      if (ready < Atomics.load(c, WAKE_READY) || Atomics.exchange(c, ARMED, 0) === 0) return;
     }
-    Atomics.notify(c, EVENTS);
+    Atomics.add(c, WAKE, 1);
+    Atomics.notify(c, WAKE);
   }
 }

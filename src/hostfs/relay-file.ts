@@ -151,10 +151,9 @@ export class RelayFile {
     const keepAlive = setTimeout(() => {}, Math.min(timeoutMs + 1000, 2 ** 31 - 1));
     try {
       for (;;) {
-        const seen = this.reader.events();
         const result = this.pollCheck(state);
         if (result) return result;
-        await this.reader.waitEvent(seen, state.deadline - Date.now(), state.minReady);
+        await this.reader.waitReady(state.minReady, state.forced, state.deadline - Date.now());
         if (!this.open) throw new RelayError('ERELAY_CLOSED', `${this.path}: closed while polling`);
       }
     } finally {
@@ -173,10 +172,9 @@ export class RelayFile {
   pollSync(timeoutMs = Infinity, options: PollOptions & { spinMicros?: number } = {}): PollResult {
     const state = this.pollStart(timeoutMs, options);
     for (;;) {
-      const seen = this.reader.events();
       const result = this.pollCheck(state);
       if (result) return result;
-      this.reader.waitEventSync(seen, state.deadline - Date.now(), options.spinMicros ?? 0, state.minReady);
+      this.reader.waitReadySync(state.minReady, state.forced, state.deadline - Date.now(), options.spinMicros ?? 0);
     }
   }
 
