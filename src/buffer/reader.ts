@@ -210,20 +210,17 @@ export class BufferReader {
    * at most once per sleep.
    */
   async waitReady(minReady: number, forcedSeen: number, timeoutMs: number): Promise<boolean> {
-    const c = this.ctrl;
     const deadline = performance.now() + timeoutMs;
     this.register(minReady);
     try {
       for (;;) {
-        const seen = this.arm();
-        if (this.wakeDue(minReady, forcedSeen)) return true;
-        const left = deadline - performance.now();
-        if (left <= 0) return false;
-        const r = Atomics.waitAsync(c, WAKE, seen, left);
+        const seen = this.sleepStep(minReady, forcedSeen, deadline);
+        if (typeof seen === 'boolean') return seen;
+        const r = Atomics.waitAsync(this.ctrl, WAKE, seen, deadline - performance.now());
         if ((r.async ? await r.value : r.value) === 'timed-out') return this.wakeDue(minReady, forcedSeen);
       }
     } finally {
-      Atomics.sub(c, WAITERS, 1);
+      Atomics.sub(this.ctrl, WAITERS, 1);
     }
   }
 
@@ -233,7 +230,6 @@ export class BufferReader {
    * writer its wake-up system call.
    */
   waitReadySync(minReady: number, forcedSeen: number, timeoutMs: number, spinMicros = 0): boolean {
-    const c = this.ctrl;
     const deadline = performance.now() + timeoutMs;
     if (spinMicros > 0) {
       const until = performance.now() + Math.min(spinMicros / 1000, timeoutMs);
@@ -244,15 +240,20 @@ export class BufferReader {
     this.register(minReady);
     try {
       for (;;) {
-        const seen = this.arm();
-        if (this.wakeDue(minReady, forcedSeen)) return true;
-        const left = deadline - performance.now();
-        if (left <= 0) return false;
-        if (Atomics.wait(c, WAKE, seen, left) === 'timed-out') return this.wakeDue(minReady, forcedSeen);
+        const seen = this.sleepStep(minReady, forcedSeen, deadline);
+        if (typeof seen === 'boolean') return seen;
+        if (Atomics.wait(this.ctrl, WAKE, seen, deadline - performance.now()) === 'timed-out') return this.wakeDue(minReady, forcedSeen);
       }
     } finally {
-      Atomics.sub(c, WAITERS, 1);
+      Atomics.sub(this.ctrl, WAITERS, 1);
     }
+  }
+
+  /** Arms, then: true if the wait is due, false if time is up, else the wake word to sleep on. */
+  private sleepStep(minReady: number, forcedSeen: number, deadline: number): number | boolean {
+    const seen = this.arm();
+    if (this.wakeDue(minReady, forcedSeen)) return true;
+    return performance.now() >= deadline ? false : seen;
   }
 
   private register(minReady: number): void {
