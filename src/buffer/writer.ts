@@ -424,27 +424,45 @@ export class BufferWriter {
     const c = this.ctrl;
     const u = this.u32;
     const n = this.nSubbufs;
+    const bytes = this.subbufSize - padding - c[slotReserve(n, slot)]!;
     c[slotPadding(n, slot)] = padding;
     c[slotMsgs(n, slot)] = k;
     this.beginStats();
-    add64(u, C_MSGS, k);
-    add64(u, C_BYTES, this.subbufSize - padding - c[slotReserve(n, slot)]!);
     add64(u, C_PADDING, padding);
     add64(u, C_PRODUCED, 1);
-    this.endStats();
+    // No JavaScript call from here to the PRODUCED store: a worker terminated
+    // at a call would leave these k messages counted but the sub-buffer not
+    // produced (see recover()). Builtins like Atomics.store are not
+    // interruption points.
+    let lo = u[C_MSGS]! + k;
+    if (lo > 0xffffffff) (lo -= 0x100000000), u[C_MSGS + 1]!++;
+    u[C_MSGS] = lo;
+    lo = u[C_BYTES]! + bytes;
+    if (lo > 0xffffffff) (lo -= 0x100000000), u[C_BYTES + 1]!++;
+    u[C_BYTES] = lo;
     Atomics.store(c, PRODUCED, produced);
+    this.endStats();
     this.signal(false);
   }
 
   private overwrite(held: number, slot: number): void {
     const c = this.ctrl;
+    const u = this.u32;
     const n = this.nSubbufs;
+    const msgs = c[slotMsgs(n, slot)]!;
+    const next = seqNext(held, this.wrap);
     this.beginStats();
-    add64(this.u32, C_OVERWRITTEN, 1);
-    add64(this.u32, C_OVER_MSGS, c[slotMsgs(n, slot)]!);
-    add64(this.u32, C_OVER_BYTES, this.subbufSize - c[slotPadding(n, slot)]! - c[slotReserve(n, slot)]!);
+    add64(u, C_OVERWRITTEN, 1);
+    add64(u, C_OVER_BYTES, this.subbufSize - c[slotPadding(n, slot)]! - c[slotReserve(n, slot)]!);
+    // No JavaScript call from here to the release: counting the messages as
+    // overwritten and taking the sub-buffer from readers happen together even
+    // if the worker is terminated (recover() would otherwise hand the same
+    // messages to a reader after counting them lost).
+    const lo = u[C_OVER_MSGS]! + msgs;
+    if (lo > 0xffffffff) (u[C_OVER_MSGS] = lo - 0x100000000), u[C_OVER_MSGS + 1]!++;
+    else u[C_OVER_MSGS] = lo;
+    Atomics.store(c, CONSUMED, next); // releases the hold
     this.endStats();
-    Atomics.store(c, CONSUMED, seqNext(held, this.wrap)); // releases the hold
   }
 
   private beginSubbuf(slot: number): void {
