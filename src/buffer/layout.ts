@@ -62,6 +62,10 @@ export const FORCED = 27;
 export const WAKE = 28;
 /** 1 while a reader is about to sleep; the writer clears it when it wakes them (one wake-up per sleep). */
 export const ARMED = 29;
+/** Recovery journal: PRODUCED-to-be while a finished sub-buffer's counts are being published. */
+export const FINISHING = 30;
+/** Recovery journal: the held CONSUMED value while an overwrite's counts are being published. */
+export const STEALING = 31;
 
 // --- 64-bit counters as (lo, hi) Uint32 pairs; each has exactly one writer side.
 export const C_MSGS = 32; // messages in finished sub-buffers (writer)

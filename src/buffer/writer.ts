@@ -31,6 +31,7 @@ import {
   CONSUMED,
   CONSUMED_HELD,
   COUNT,
+  FINISHING,
   FORCED,
   GEN,
   LIMIT,
@@ -46,6 +47,7 @@ import {
   SEQ_MASK,
   STALLED,
   STATS_SEQ,
+  STEALING,
   WAITERS,
   WAKE_READY,
   WAKE,
@@ -246,8 +248,17 @@ export class BufferWriter {
   recover(id: number): boolean {
     const c = this.ctrl;
     if (Atomics.load(c, COUNT) !== -1 || Atomics.load(c, LOCKER) !== id) return false;
+    // A finished sub-buffer whose counts were published but not PRODUCED.
+    const lockProduced = c[LOCK_PRODUCED]!;
+    if (c[PRODUCED] === lockProduced && c[FINISHING] === seqNext(lockProduced, this.wrap) && c[GEN] === c[LOCK_GEN]) {
+      Atomics.store(c, PRODUCED, c[FINISHING]!);
+    }
+    // An overwrite counted but not released: release it; any other hold is undone.
     const consumed = Atomics.load(c, CONSUMED);
-    if (consumed & CONSUMED_HELD) Atomics.store(c, CONSUMED, consumed & SEQ_MASK);
+    if (consumed & CONSUMED_HELD) {
+      const held = consumed & SEQ_MASK;
+      Atomics.store(c, CONSUMED, c[STEALING] === held ? seqNext(held, this.wrap) : held);
+    }
     if (Atomics.load(c, STATS_SEQ) & 1) Atomics.add(c, STATS_SEQ, 1);
     // A switch it had begun: a new sub-buffer has no messages yet; one only
     // finished is left stalled, so nobody reads past its end.
@@ -430,10 +441,10 @@ export class BufferWriter {
     this.beginStats();
     add64(u, C_PADDING, padding);
     add64(u, C_PRODUCED, 1);
-    // No JavaScript call from here to the PRODUCED store: a worker terminated
-    // at a call would leave these k messages counted but the sub-buffer not
-    // produced (see recover()). Builtins like Atomics.store are not
-    // interruption points.
+    // A worker can be terminated at any call, builtins included. FINISHING,
+    // stored with plain statements just before the counts, tells recover()
+    // that the counts are in and only the PRODUCED store may be missing.
+    c[FINISHING] = produced;
     let lo = u[C_MSGS]! + k;
     if (lo > 0xffffffff) (lo -= 0x100000000), u[C_MSGS + 1]!++;
     u[C_MSGS] = lo;
@@ -454,10 +465,10 @@ export class BufferWriter {
     this.beginStats();
     add64(u, C_OVERWRITTEN, 1);
     add64(u, C_OVER_BYTES, this.subbufSize - c[slotPadding(n, slot)]! - c[slotReserve(n, slot)]!);
-    // No JavaScript call from here to the release: counting the messages as
-    // overwritten and taking the sub-buffer from readers happen together even
-    // if the worker is terminated (recover() would otherwise hand the same
-    // messages to a reader after counting them lost).
+    // STEALING, stored with plain statements just before the count, tells
+    // recover() that these messages are counted lost, so it completes the
+    // release instead of handing them to a reader too.
+    c[STEALING] = held;
     const lo = u[C_OVER_MSGS]! + msgs;
     if (lo > 0xffffffff) (u[C_OVER_MSGS] = lo - 0x100000000), u[C_OVER_MSGS + 1]!++;
     else u[C_OVER_MSGS] = lo;
@@ -479,6 +490,8 @@ export class BufferWriter {
   }
 
   private startFirst(): void {
+    this.ctrl[FINISHING] = -1; // recovery journal: nothing in progress
+    this.ctrl[STEALING] = -1;
     this.nextReserve = 0;
     this.inSwitch = true;
     try {
