@@ -289,10 +289,6 @@ export class BufferWriter {
     this.nextReserve = length;
   }
 
-  get inCallback(): boolean {
-    return this.inSwitch;
-  }
-
   // ---------------------------------------------------------------- internals
 
   /** While this thread holds the lock: the COUNT that unlock() will publish. */

@@ -35,10 +35,9 @@
  * op the returned values, the bytes read, the subbufStart calls and every
  * counter of file.stats() must be equal.
  *
- * Properties that expose a disagreement with the implementation are kept,
- * marked { todo } so the suite stays green; see KNOWN below. The green
- * properties tolerate exactly those disagreements (Tolerances), each
- * reproduced by the model in a few lines, so they keep checking the rest.
+ * One documented limitation is reproduced by the model (Tolerances.readMsgs):
+ * after a read that stops inside the published data, the implementation
+ * cannot tell how many messages of that sub-buffer were read.
  */
 import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
@@ -149,18 +148,10 @@ function headerBytes(reserve: number, prevPadding: number): Uint8Array {
   return h;
 }
 
-/**
- * Known disagreements of the implementation (see KNOWN) that a property may
- * tolerate, so that it keeps checking everything else. Each one is asserted
- * strictly by a todo property.
- */
+/** Documented limitations of the implementation that the model reproduces. */
 interface Tolerances {
-  /** read() / read(max) return nothing and consume nothing when the implementation's available() is 0. */
-  readEarlyReturn?: boolean;
   /** Messages read from a sub-buffer count as read only if the last read of it reached its published end. */
   readMsgs?: boolean;
-  /** bytesOverwritten takes off what was read with the header size of the sub-buffer that took the slot over. */
-  overwriteReserve?: boolean;
 }
 
 class Model {
@@ -262,22 +253,21 @@ class Model {
       this.stalled = true;
       return false;
     }
-    if (this.full) this.overwriteOldest(reserve);
+    if (this.full) this.overwriteOldest();
     this.begin(next, reserve);
     return true;
   }
 
   /** The writer takes over the oldest unread sub-buffer: what of it was not read is lost. */
-  private overwriteOldest(newReserve: number): void {
+  private overwriteOldest(): void {
     const s = this.slots[this.consumed % this.n]!;
     let readWhole = s.ends.filter((e) => e <= this.readBytes).length;
     if (this.tol.readMsgs && !this.readReachedEnd) readWhole = 0;
     const msgBytes = this.size - s.padding - s.reserve;
-    const readReserve = this.tol.overwriteReserve ? newReserve : s.reserve;
     this.c.subbufsOverwritten++;
     this.c.messagesOverwritten += s.ends.length - readWhole;
     this.overBytes += msgBytes;
-    this.corrBytes += Math.max(0, this.readBytes - readReserve);
+    this.corrBytes += Math.max(0, this.readBytes - s.reserve);
     this.consumed++;
     this.readBytes = 0;
     this.readReachedEnd = false;
@@ -345,7 +335,6 @@ class Model {
 
   /** read(): up to cap bytes; finished sub-buffers without padding, then the current one. */
   read(cap: number): Uint8Array {
-    if (this.tol.readEarlyReturn && this.availableImpl() === 0) return new Uint8Array(0);
     return this.readInto(cap);
   }
 
@@ -385,18 +374,7 @@ class Model {
     return Uint8Array.from(out);
   }
 
-  /**
-   * The implementation's available(): finished sub-buffers only while one is
-   * ready; the current sub-buffer only when none is (KNOWN.readEarlyReturn).
-   */
-  availableImpl(): number {
-    if (this.produced === this.consumed) return this.stalled ? 0 : this.curOffset() - this.readBytes;
-    let total = 0;
-    for (let seq = this.consumed; seq < this.produced; seq++) {
-      total += this.size - this.slots[seq % this.n]!.padding - (seq === this.consumed ? this.readBytes : 0);
-    }
-    return total;
-  }
+
 
   /** Bytes a read() would return now. */
   available(): number {
@@ -713,20 +691,8 @@ function check(prop: fc.IProperty<[Config, Op[]]>, runs = RUNS): void {
 
 const ALL: Mode[] = ['none', 'noover', 'over'];
 
-/** Disagreements between the implementation and the model; each has a todo property below. */
-const KNOWN = {
-  readEarlyReturn:
-    'BufferReader.read() returns null without reading or consuming when available() is 0, and available() leaves out the current sub-buffer while a finished one is unconsumed: a finished sub-buffer already read whole (read while it was current) is never consumed by read(), and the current sub-buffer behind it is not returned; with nSubbufs = 1 (no-overwrite) the buffer stays stalled for good',
-  readMsgs:
-    'documented limitation: the reader cannot see message boundaries, so after a read cut short by a small destination (readInto, read(max)) the messages of that sub-buffer are counted in messagesOverwritten if it is then overwritten; read() without a limit, sendfile and chunks() are exact',
-  overwriteReserve:
-    'bytesOverwritten: noticeOverwrite subtracts the header size of the sub-buffer that took the slot over (slotReserve is already rewritten), not the one that was overwritten',
-  available: 'available() leaves out the current sub-buffer while a finished sub-buffer is unconsumed',
-};
-
-/** Green properties tolerate every known disagreement; each todo property asserts one of them strictly. */
+/** Every property tolerates only the documented limitation of cut-short reads. */
 const TOLERANT: Tolerances = { readMsgs: true };
-const except = (key: keyof Tolerances): Checks => ({ tolerate: { ...TOLERANT, [key]: false } });
 const GREEN: Checks = { tolerate: TOLERANT };
 
 describe('the reference model itself', () => {
@@ -838,15 +804,15 @@ describe('buffer model: single thread, one buffer', () => {
   });
 });
 
-describe('buffer model: known disagreements (todo)', () => {
+describe('buffer model: regressions of disagreements found and fixed', () => {
   test('read() consumes a finished sub-buffer it has already delivered whole, and returns the data behind it', () => {
-    check(property(ALL, 'four', { reserve: true, partialReads: true }, except('readEarlyReturn')));
+    check(property(ALL, 'four', { reserve: true, partialReads: true }, GREEN));
   });
 
 
 
   test('bytesOverwritten with headers of varying size', () => {
-    check(property(['over'], 'varying', {}, except('overwriteReserve')));
+    check(property(['over'], 'varying', {}, GREEN));
   });
 
   test('available() equals what a read would return', () => {
@@ -873,9 +839,8 @@ function openOne(subbufSize: number, nSubbufs: number, subbufStart?: RelayCallba
 }
 
 const bytesOf = (len: number, tag: number) => new Uint8Array(len).fill(tag);
-const overwriteMode: RelayCallbacks['subbufStart'] = () => 1;
 
-describe('known disagreements: minimal reproductions (todo)', () => {
+describe('regressions: minimal reproductions', () => {
   test('nSubbufs 1, no-overwrite: after read() took everything, the buffer must accept writes again', () => {
     const { chan, file, [Symbol.dispose]: done } = openOne(16, 1);
     try {
