@@ -2,18 +2,20 @@
  * Runs cleanups (socket removal) when the process ends: normal exit,
  * process.exit(), an uncaught exception, SIGINT, SIGTERM or SIGHUP.
  *
- * A signal listener replaces Node's default "terminate" action, so when ours
- * is the only listener we clean up and re-raise the signal: the process dies
- * exactly as it would have without us. When the application has its own
- * listener it decides whether to exit; the 'exit' hook then cleans up.
+ * Signals go through signal-hooks.ts: when no application listener is left
+ * we clean up and the process dies exactly as it would have without us. When
+ * the application has its own listener it decides whether to exit; the
+ * 'exit' hook then cleans up.
  */
 import { isMainThread } from 'node:worker_threads';
+import { onSignal } from '../signal-hooks.js';
 
 type Cleanup = () => void;
 
 const SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
 const cleanups = new Set<Cleanup>();
 let installed = false;
+let unhookSignals: (() => void)[] = [];
 
 /** Registers a synchronous cleanup; returns a function that unregisters it. */
 export function onProcessExit(cleanup: Cleanup): () => void {
@@ -36,11 +38,10 @@ function runAll(): void {
   }
 }
 
-function onSignal(signal: NodeJS.Signals): void {
-  if (process.listenerCount(signal) > 1) return; // the application handles it
+function signalled(_signal: NodeJS.Signals, ending: boolean): void {
+  if (!ending) return; // the application handles it; 'exit' cleans up if it ends
   runAll();
   uninstall();
-  process.kill(process.pid, signal);
 }
 
 function install(): void {
@@ -48,12 +49,12 @@ function install(): void {
   installed = true;
   process.on('exit', runAll);
   // Signals reach only the main thread; a worker's 'exit' is its own end.
-  if (isMainThread) for (const s of SIGNALS) process.on(s, onSignal);
+  if (isMainThread) unhookSignals = SIGNALS.map((s) => onSignal(s, signalled));
 }
 
 function uninstall(): void {
   if (!installed) return;
   installed = false;
   process.off('exit', runAll);
-  if (isMainThread) for (const s of SIGNALS) process.off(s, onSignal);
+  for (const unhook of unhookSignals.splice(0)) unhook();
 }

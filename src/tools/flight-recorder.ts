@@ -11,9 +11,13 @@
  * (they are stopped only after the exit handlers). Not covered: SIGKILL and
  * crashes of the runtime itself, which run no JavaScript at all.
  */
-import { mkdirSync } from 'node:fs';
+import { accessSync, constants as fsConstants, mkdirSync, rmSync } from 'node:fs';
+import { constants as osConstants } from 'node:os';
 import { join } from 'node:path';
-import { relayClose, relayOpen, type ChannelHandle, type RelayChannel, hostfs as defaultFs, type HostFs, type RelayDentry } from '../index.js';
+import { relayClose, relayOpen, type ChannelHandle, type RelayChannel, hostfs as defaultFs, HostFs, type RelayDentry } from '../index.js';
+import { checkBaseFilename } from '../channel/api.js';
+import { RelayError, describe, invalidArg } from '../errors.js';
+import { markLibraryListener, onSignal } from '../signal-hooks.js';
 import { KLOG_MAGIC, KlogScanner, registerKlogHandler, unregisterKlogHandler } from '../klog/index.js';
 import { overwriteCallbacks } from './overwrite-callbacks.js';
 import { summarizeBuffer, totalsOf, writeFileDurableSync, writeSidecarSync, type Sidecar } from './summary.js';
@@ -34,7 +38,11 @@ export interface FlightRecorderOptions {
   klog?: boolean;
   /** Dump when the process exits: always (default), only on a non-zero exit code or uncaught exception ('error'), or never. */
   dumpOnExit?: boolean | 'error';
-  /** Signals that dump and then end the process as the signal would (default SIGTERM, SIGINT). */
+  /**
+   * Signals that dump and then end the process as the signal would (default SIGTERM, SIGINT).
+   * If the application has a listener of its own for one of them, the dump is made and
+   * ending the process is left to the application.
+   */
   signals?: NodeJS.Signals[];
   /** A signal that dumps and carries on, e.g. SIGUSR2 (default none). */
   dumpSignal?: NodeJS.Signals;
@@ -60,26 +68,36 @@ export class FlightRecorder {
   private readonly klog: boolean;
 
   constructor(options: FlightRecorderOptions) {
-    this.fs = options.fs ?? defaultFs;
-    this.dumpDir = options.dumpDir;
-    this.dentry = this.fs.createDir(options.name ?? 'flight-recorder');
+    const opts = checkOptions(options);
+    this.fs = opts.fs;
+    this.dumpDir = opts.dumpDir;
+    this.klog = opts.klog;
+    // Every step from here is undone if a later one fails: a failed open leaves nothing behind.
+    const undo: (() => void)[] = [];
     try {
-      this.chan = relayOpen(
-        options.base ?? 'cpu',
-        this.dentry,
-        options.subbufSize ?? 64 * 1024,
-        options.nSubbufs ?? 8,
-        overwriteCallbacks(this.fs),
-        undefined,
-        options.buffers === undefined ? {} : { buffers: options.buffers },
-      );
+      const made = mkdirSync(this.dumpDir, { recursive: true });
+      if (made !== undefined) undo.push(() => rmSync(made, { recursive: true, force: true }));
+      accessSync(this.dumpDir, fsConstants.W_OK | fsConstants.X_OK);
+      this.dentry = this.fs.createDir(opts.name);
+      undo.push(() => this.fs.removeRecursive(this.dentry));
+      this.chan = relayOpen(opts.base, this.dentry, opts.subbufSize, opts.nSubbufs, overwriteCallbacks(this.fs), undefined, opts.buffers === undefined ? {} : { buffers: opts.buffers });
+      undo.push(() => relayClose(this.chan));
+      if (this.klog) {
+        registerKlogHandler(this.chan);
+        undo.push(() => unregisterKlogHandler());
+      }
+      this.installHandlers(opts);
     } catch (err) {
-      this.fs.remove(this.dentry);
-      throw err;
+      for (const step of this.uninstall.splice(0)) step();
+      for (const step of undo.reverse()) {
+        try {
+          step();
+        } catch {
+          /* best effort: report the first failure */
+        }
+      }
+      throw err instanceof RelayError ? err : new RelayError('ERELAY_INVALID_ARG', `openFlightRecorder: ${(err as Error)?.message ?? String(err)}`);
     }
-    this.klog = options.klog ?? true;
-    if (this.klog) registerKlogHandler(this.chan);
-    this.installHandlers(options);
   }
 
   /** For workers: `await klogAttach(recorder.handle())` (the overwrite callbacks load by themselves). */
@@ -135,8 +153,8 @@ export class FlightRecorder {
     this.fs.removeRecursive(this.dentry);
   }
 
-  private installHandlers(options: FlightRecorderOptions): void {
-    const onExit = options.dumpOnExit ?? true;
+  private installHandlers(options: CheckedOptions): void {
+    const onExit = options.dumpOnExit;
     if (onExit !== false) {
       const monitor = (err: Error) => {
         this.fatal = err;
@@ -149,19 +167,17 @@ export class FlightRecorder {
       this.listen('uncaughtExceptionMonitor', monitor);
       this.listen('exit', exit);
     }
-    for (const sig of options.signals ?? (['SIGTERM', 'SIGINT'] as NodeJS.Signals[])) {
-      const handler = () => {
-        this.safeDump(sig);
-        // Alone on this signal: end the process the way the signal would have.
-        if (process.listenerCount(sig) === 1) {
-          this.dumpedOnSignal = true;
-          process.removeListener(sig, handler);
-          process.kill(process.pid, sig);
-        }
-      };
-      this.listen(sig, handler);
+    // Dump, then the process ends as the signal would have, unless the application listens too (see signal-hooks.ts).
+    for (const sig of options.signals) {
+      this.uninstall.push(
+        onSignal(sig, (_s, ending) => {
+          if (this.closed) return;
+          this.safeDump(sig);
+          if (ending) this.dumpedOnSignal = true;
+        }),
+      );
     }
-    if (options.dumpSignal) this.listen(options.dumpSignal, () => this.safeDump('on-demand'));
+    if (options.dumpSignal) this.listen(options.dumpSignal, markLibraryListener(() => this.safeDump('on-demand')));
   }
 
   private listen(event: string, fn: (...args: never[]) => void): void {
@@ -181,6 +197,61 @@ export class FlightRecorder {
 
 export function openFlightRecorder(options: FlightRecorderOptions): FlightRecorder {
   return new FlightRecorder(options);
+}
+
+type CheckedOptions = Required<Omit<FlightRecorderOptions, 'subbufSize' | 'nSubbufs' | 'buffers' | 'dumpSignal'>> &
+  Pick<FlightRecorderOptions, 'buffers' | 'dumpSignal'> & { subbufSize: number; nSubbufs: number };
+
+/** Signals a listener can catch and that end a process by default; the fault signals are not safe to handle in JavaScript. */
+const UNCATCHABLE = new Set(['SIGKILL', 'SIGSTOP', 'SIGBUS', 'SIGFPE', 'SIGSEGV', 'SIGILL']);
+
+function checkSignal(name: string, value: unknown): NodeJS.Signals {
+  if (typeof value !== 'string' || !(value in osConstants.signals) || UNCATCHABLE.has(value)) {
+    throw invalidArg(`${name} must be the name of a signal a process can catch, like "SIGTERM", got ${describe(value)}`);
+  }
+  return value as NodeJS.Signals;
+}
+
+/** Every option checked before anything is made, so a bad one costs nothing and a dump is never lost to a late TypeError. */
+function checkOptions(options: FlightRecorderOptions): CheckedOptions {
+  if (options === null || typeof options !== 'object') throw invalidArg(`openFlightRecorder needs an options object, got ${describe(options)}`);
+  const { dumpDir } = options;
+  if (typeof dumpDir !== 'string' || dumpDir.length === 0 || dumpDir.includes('\0')) {
+    throw invalidArg(`options.dumpDir must be a directory path (a non-empty string), got ${describe(dumpDir)}`);
+  }
+  const fs = options.fs ?? defaultFs;
+  if (!(fs instanceof HostFs)) throw invalidArg('options.fs must be a HostFs (hostfs or HostFs.get(name))');
+  const name = options.name ?? 'flight-recorder';
+  if (typeof name !== 'string' || name.length === 0) throw invalidArg(`options.name must be a non-empty string, got ${describe(name)}`);
+  const base = options.base ?? 'cpu';
+  checkBaseFilename(base);
+  const klog = options.klog ?? true;
+  if (typeof klog !== 'boolean') throw invalidArg(`options.klog must be true or false, got ${describe(klog)}`);
+  const dumpOnExit = options.dumpOnExit ?? true;
+  if (dumpOnExit !== true && dumpOnExit !== false && dumpOnExit !== 'error') {
+    throw invalidArg(`options.dumpOnExit must be true, false or 'error', got ${describe(dumpOnExit)}`);
+  }
+  const signalList = options.signals ?? (['SIGTERM', 'SIGINT'] as NodeJS.Signals[]);
+  if (!Array.isArray(signalList)) throw invalidArg(`options.signals must be an array of signal names, got ${describe(signalList)}`);
+  const signals = [...new Set(signalList.map((s, i) => checkSignal(`options.signals[${i}]`, s)))];
+  const dumpSignal = options.dumpSignal === undefined ? undefined : checkSignal('options.dumpSignal', options.dumpSignal);
+  if (dumpSignal && signals.includes(dumpSignal)) {
+    throw invalidArg(`options.dumpSignal ${dumpSignal} is also in options.signals: a signal either ends the process or carries on`);
+  }
+  // Sizes are checked by relayOpen; these are only their defaults.
+  return {
+    dumpDir,
+    fs,
+    name,
+    base,
+    klog,
+    dumpOnExit,
+    signals,
+    dumpSignal,
+    subbufSize: options.subbufSize ?? 64 * 1024,
+    nSubbufs: options.nSubbufs ?? 8,
+    buffers: options.buffers,
+  };
 }
 
 /** Reads until empty, or until `limit` bytes when writers keep adding. */
