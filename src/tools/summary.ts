@@ -59,7 +59,7 @@ export interface Totals {
 }
 
 export interface Sidecar {
-  kind: 'record' | 'flight-dump';
+  kind: 'record' | 'flight-dump' | 'pino';
   /** Version of this file's layout. */
   version: 1;
   source: string;
