@@ -10,7 +10,6 @@ export type RelayErrorCode =
   | 'ERELAY_CLOSED' // the channel or file was closed
   | 'ERELAY_NO_BUFFER' // every per-thread buffer slot is already taken
   | 'ERELAY_NO_SUCH_BUFFER' // a buffer index that does not exist
-  | 'ERELAY_TOO_BIG' // relayReserve of more than a sub-buffer can hold
   | 'ERELAY_CALLBACKS_REQUIRED' // a worker attached a channel whose callbacks it cannot load
   | 'ENOENT' // no relay file or directory at that path
   | 'EEXIST' // a file or directory already exists at that path

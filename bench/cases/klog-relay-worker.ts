@@ -66,7 +66,7 @@ if (role === 'producer') {
 } else {
   const file = RelayFile.open(entry);
   announceReady();
-  const buf = new Uint8Array(file.subbufSize * (file.nSubbufs + 1)); // read() ends on a record boundary
+  const buf = new Uint8Array(file.subbufSize * (file.nSubbufs + 1)); // readWholeInto ends on a record boundary
   let received = 0; // timed records only
   let timedFrom = Infinity;
   let next = 0; // the sequence number expected next; a jump is a dropped record
@@ -90,7 +90,7 @@ if (role === 'producer') {
   try {
     for (let spins = 0; ; ) {
       const wasDone = Atomics.load(shared, 0) === 1;
-      const n = file.readInto(buf);
+      const n = file.readWholeInto(buf);
       if (n > 0) {
         // Loaded after the read: if a timed record is in it, the number was stored before it was written.
         const from = Atomics.load(shared, 2);

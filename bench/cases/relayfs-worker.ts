@@ -106,7 +106,7 @@ if (role === 'producer') {
       const wasDone = finished();
       let got = 0;
       files.forEach((file, w) => {
-        const n = file.readInto(buf);
+        const n = file.readWholeInto(buf);
         if (n > 0) check(w, buf, 0, n);
         got += n;
       });

@@ -27,6 +27,12 @@ export const RESERVE = 9;
 export const PENDING = 10;
 /** 1 once the channel is closed: writes fail, readers drain. */
 export const CLOSED = 11;
+/**
+ * 1 from the moment the writer takes over the oldest unread sub-buffer (overwrite mode) until a
+ * reader reads or hands sub-buffers back: the kernel's produced - consumed ≥ n_subbufs after a lap,
+ * which relayfs (advancing CONSUMED itself) would otherwise not see. Feeds relayBufFull and POLLIN.
+ */
+export const LAPPED = 12;
 /** Odd while the writer side updates its 64-bit counters; stats readers retry on a change. */
 export const STATS_SEQ = 13;
 /** Identity of the thread holding the lock, so a dead holder can be recovered (see BufferWriter.recover). */
@@ -82,6 +88,7 @@ export const C_CONSUMED = 52; // sub-buffers consumed by readers (reader)
 export const C_READ_BYTES = 54; // bytes copied out by read / sendfile (reader)
 export const C_CORR_MSGS = 56; // messages read from a sub-buffer before it was overwritten (reader)
 export const C_CORR_BYTES = 58; // bytes likewise (reader)
+export const C_TORN = 60; // reads cut inside a sub-buffer that the writer then took over (reader)
 
 // --- per-sub-buffer arrays
 export const SLOT_ARRAYS = 64;

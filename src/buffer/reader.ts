@@ -25,12 +25,14 @@ import {
   C_PADDING,
   C_PRODUCED,
   C_READ_BYTES,
+  C_TORN,
   CLOSED,
   CONSUMED,
   CONSUMED_HELD,
   COUNT,
   FORCED,
   GEN,
+  LAPPED,
   MAPPED,
   OFFS,
   PRODUCED,
@@ -82,6 +84,16 @@ export interface BufferStats {
   paddingBytes: number;
   /** Bytes copied out by read and sendfile. */
   bytesRead: number;
+  /**
+   * Reads that stopped inside a sub-buffer (a destination too small for the
+   * rest of it) whose rest the writer then took over (overwrite mode): the
+   * message the read was cut in may be torn, its rest is lost. A byte-stream
+   * parser that sees this grow drops the partial message it holds. (A cut
+   * that fell exactly on a message boundary is counted too: the reader cannot
+   * tell.) Whole-message reads with a destination of a sub-buffer or more are
+   * never cut.
+   */
+  readsTorn: number;
   /** Finished sub-buffers not yet consumed. */
   subbufsReady: number;
   stalled: boolean;
@@ -110,31 +122,37 @@ export class BufferReader {
   /**
    * Copies readable bytes into dest from `at` on and consumes them: finished
    * sub-buffers without their padding, then the current sub-buffer up to the
-   * last published message. Returns the number of bytes copied. A dest large
-   * enough for what is available always ends on a message boundary.
+   * last published message. Returns the number of bytes copied.
+   *
+   * By default a byte stream, like the kernel's read(2): fills dest as far as
+   * data goes, across sub-buffers, so the end may fall inside a message. With
+   * `whole` it ends on a message boundary: it stops before the rest of a
+   * sub-buffer that does not fit (always true with room for a whole
+   * sub-buffer; with less, a read that has copied nothing splits the rest, so
+   * it still makes progress).
    */
-  readInto(dest: Uint8Array, at = 0): number {
+  readInto(dest: Uint8Array, at = 0, whole = false): number {
     this.lock();
     try {
-      return this.readLocked(dest, at, true);
+      return this.readLocked(dest, at, whole);
     } finally {
       this.unlock();
     }
   }
 
   /**
-   * Reads and consumes everything readable (up to maxBytes) into a new
-   * array. Without maxBytes the result holds whole messages only: data that
-   * arrives during the read and does not fit is left for the next read.
+   * Reads and consumes what is readable into a new array: everything (whole
+   * messages: data that arrives during the read and does not fit is left for
+   * the next read), or up to maxBytes as readInto does (`whole` as there).
    */
-  read(maxBytes?: number): Uint8Array | null {
+  read(maxBytes?: number, whole = false): Uint8Array | null {
     this.lock();
     try {
       const available = this.available();
       // Slack of one sub-buffer: the current sub-buffer may grow while we read.
       const size = Math.min(maxBytes ?? Infinity, available + this.mem.subbufSize);
       const dest = new Uint8Array(size);
-      const n = this.readLocked(dest, 0, maxBytes !== undefined);
+      const n = this.readLocked(dest, 0, whole || maxBytes === undefined);
       return n === 0 ? null : dest.subarray(0, n);
     } finally {
       this.unlock();
@@ -180,8 +198,20 @@ export class BufferReader {
 
   /** poll's POLLIN: at least one finished sub-buffer is unconsumed. */
   hasReadySubbufs(): boolean {
-    const consumed = Atomics.load(this.ctrl, CONSUMED) & SEQ_MASK;
-    return seqDiff(Atomics.load(this.ctrl, PRODUCED), consumed, this.wrap) > 0;
+    return this.pollReady() > 0;
+  }
+
+  /**
+   * Finished sub-buffers unconsumed as poll counts them: as the kernel's
+   * produced - consumed, which a lap in overwrite mode leaves at n_subbufs
+   * (relayfs's writer moved CONSUMED one on: the lap counts one more until a
+   * reader reads). So a one-sub-buffer flight recorder reports POLLIN.
+   */
+  pollReady(): number {
+    const c = this.ctrl;
+    const consumed = Atomics.load(c, CONSUMED) & SEQ_MASK;
+    const ready = seqDiff(Atomics.load(c, PRODUCED), consumed, this.wrap) + Atomics.load(c, LAPPED);
+    return Math.min(ready, this.mem.nSubbufs);
   }
 
   get closed(): boolean {
@@ -200,8 +230,7 @@ export class BufferReader {
    */
   wakeDue(minReady: number, forcedSeen: number): boolean {
     if (Atomics.load(this.ctrl, CLOSED) === 1 || Atomics.load(this.ctrl, FORCED) !== forcedSeen) return true;
-    const consumed = Atomics.load(this.ctrl, CONSUMED) & SEQ_MASK;
-    return seqDiff(Atomics.load(this.ctrl, PRODUCED), consumed, this.wrap) >= minReady;
+    return this.pollReady() >= minReady;
   }
 
   /**
@@ -270,10 +299,12 @@ export class BufferReader {
 
   /**
    * relay_subbufs_consumed: marks n finished sub-buffers consumed, clamped (as
-   * the kernel does) to the number produced and not yet consumed. Returns how
-   * many were actually consumed.
+   * the kernel does) to the number produced and not yet consumed. A count
+   * above n_subbufs is ignored, as the kernel ignores it: a bogus count must
+   * not throw unread data away. Returns how many were actually consumed.
    */
   subbufsConsumed(n: number): number {
+    if (n > this.mem.nSubbufs) return 0;
     this.lock();
     try {
       const c = this.ctrl;
@@ -284,6 +315,7 @@ export class BufferReader {
           continue;
         }
         this.noticeOverwrite(consumed);
+        if (n > 0) this.clearLap();
         const ready = seqDiff(Atomics.load(c, PRODUCED), consumed, this.wrap);
         const take = Math.min(n, ready);
         const next = seqAdd(consumed, take, this.wrap);
@@ -310,7 +342,7 @@ export class BufferReader {
   clear(): void {
     const c = this.ctrl;
     for (const at of [CONSUMED, READ_SUBBUF, READ_BYTES, READ_MSGS, READ_RESERVE]) Atomics.store(c, at, 0);
-    for (let at = C_CONSUMED; at < C_CORR_BYTES + 2; at++) c[at] = 0;
+    for (let at = C_CONSUMED; at < C_TORN + 2; at++) c[at] = 0;
   }
 
   /** Per-buffer counters as one consistent snapshot. */
@@ -327,8 +359,8 @@ export class BufferReader {
 
   // ---------------------------------------------------------------- internals
 
-  /** With split false, a chunk that does not fit whole is never split. */
-  private readLocked(dest: Uint8Array, at: number, split: boolean): number {
+  /** With whole, the rest of a sub-buffer that does not fit is left, unless nothing was copied yet. */
+  private readLocked(dest: Uint8Array, at: number, whole: boolean): number {
     const c = this.ctrl;
     const data = this.mem.data;
     const { nSubbufs: n, subbufSize: size } = this.mem;
@@ -340,6 +372,7 @@ export class BufferReader {
         continue;
       }
       this.noticeOverwrite(consumed);
+      this.clearLap(); // a read after a lap: the kernel's consumed count catches up here too
       const produced = Atomics.load(c, PRODUCED);
       const slot = consumed % n;
       const base = slot * size;
@@ -358,13 +391,13 @@ export class BufferReader {
       const readBytes = c[READ_BYTES]!;
       const start = base + readBytes;
       if (start >= end && !finished) break;
-      // A chunk that does not fit waits for the next read, so reads end on message
-      // boundaries; only a read that has copied nothing yet splits one (like read(2)).
-      if (end - start > dest.length - pos && (!split || pos > at)) break;
+      // Whole-message reads leave a chunk that does not fit for the next read;
+      // one that has copied nothing yet splits it, so that it makes progress.
+      if (whole && end - start > dest.length - pos && pos > at) break;
       const take = Math.max(0, Math.min(end - start, dest.length - pos));
       if (take > 0) dest.set(data.subarray(start, start + take), pos);
-      const whole = start + take >= end;
-      const next = finished && whole ? seqNext(consumed, this.wrap) : consumed;
+      const toEnd = start + take >= end;
+      const next = finished && toEnd ? seqNext(consumed, this.wrap) : consumed;
       // Commit: fails if a writer took this sub-buffer over while we copied.
       if (Atomics.compareExchange(c, CONSUMED, consumed, next) !== consumed) {
         spins++;
@@ -376,7 +409,7 @@ export class BufferReader {
         this.advance(next, 1);
       } else {
         c[READ_BYTES] = readBytes + take;
-        c[READ_MSGS] = whole ? msgs : -1;
+        c[READ_MSGS] = toEnd ? msgs : -1;
         c[READ_RESERVE] = Atomics.load(c, slotReserve(n, slot));
       }
     }
@@ -419,10 +452,16 @@ export class BufferReader {
     if (readBytes > 0) {
       add64(this.u32, C_CORR_MSGS, Math.max(0, c[READ_MSGS]!));
       add64(this.u32, C_CORR_BYTES, Math.max(0, readBytes - c[READ_RESERVE]!));
+      if (c[READ_MSGS] === -1) add64(this.u32, C_TORN, 1); // the read stopped inside it: the rest is gone
     }
     c[READ_SUBBUF] = consumed;
     c[READ_BYTES] = 0;
     c[READ_MSGS] = 0;
+  }
+
+  /** A reader read or handed sub-buffers back: no longer full from a lap (see LAPPED). */
+  private clearLap(): void {
+    if (this.ctrl[LAPPED]) Atomics.store(this.ctrl, LAPPED, 0);
   }
 
   private advance(next: number, subbufs: number): void {
@@ -469,6 +508,7 @@ export class BufferReader {
         bytesOverwritten: Math.max(0, read64(u, C_OVER_BYTES) - read64(u, C_CORR_BYTES)),
         paddingBytes: read64(u, C_PADDING),
         bytesRead: read64(u, C_READ_BYTES),
+        readsTorn: read64(u, C_TORN),
         subbufsReady: seqDiff(produced, Atomics.load(c, CONSUMED) & SEQ_MASK, this.wrap),
         stalled,
         closed: Atomics.load(c, CLOSED) === 1,

@@ -34,6 +34,7 @@ import {
   FINISHING,
   FORCED,
   GEN,
+  LAPPED,
   LIMIT,
   LOCK_COUNT,
   LOCK_GEN,
@@ -161,7 +162,8 @@ export class BufferWriter {
    * Reserves `length` bytes for the caller to fill; returns their offset in
    * `mem.data`, or -1 when the reservation was dropped (and counted). The
    * slot is published to readers by this buffer's next write, reserve, flush
-   * or close, so a reader never sees it half filled.
+   * or close, so a reader never sees it half filled; an empty one has nothing
+   * to fill and is published at once.
    */
   reserve(length: number): number {
     if (this.lock() < 0) {
@@ -169,9 +171,22 @@ export class BufferWriter {
       return -1;
     }
     try {
+      const c = this.ctrl;
+      const stalled = c[STALLED] === 1;
       if (!this.prepare(length)) return -1;
-      const off = this.ctrl[OFFS + (this.held & 3)]!;
-      this.ctrl[PENDING] = off + length;
+      const off = c[OFFS + (this.held & 3)]!;
+      if (length === 0) {
+        // The kernel's relay_reserve(0) on a stalled buffer retries the switch
+        // but returns NULL even when it succeeds (length 0 reads as failure).
+        if (stalled) {
+          this.drop(C_DROP_FULL);
+          return -1;
+        }
+        c[OFFS + ((this.held + 1) & 3)] = off;
+        this.held++;
+        return off;
+      }
+      c[PENDING] = off + length;
       return off;
     } finally {
       this.unlock();
@@ -206,7 +221,7 @@ export class BufferWriter {
     this.lock();
     try {
       const c = this.ctrl;
-      for (const at of [PRODUCED, STALLED, RESERVE, PENDING]) c[at] = 0;
+      for (const at of [PRODUCED, STALLED, RESERVE, PENDING, LAPPED]) c[at] = 0;
       for (let at = C_MSGS; at < C_CONSUMED; at++) c[at] = 0;
       for (let at = SLOT_ARRAYS; at < c.length; at++) c[at] = 0;
       clearReader();
@@ -257,7 +272,9 @@ export class BufferWriter {
     const consumed = Atomics.load(c, CONSUMED);
     if (consumed & CONSUMED_HELD) {
       const held = consumed & SEQ_MASK;
-      Atomics.store(c, CONSUMED, c[STEALING] === held ? seqNext(held, this.wrap) : held);
+      const stolen = c[STEALING] === held;
+      if (stolen) c[LAPPED] = 1;
+      Atomics.store(c, CONSUMED, stolen ? seqNext(held, this.wrap) : held);
     }
     if (Atomics.load(c, STATS_SEQ) & 1) Atomics.add(c, STATS_SEQ, 1);
     // A switch it had begun: a new sub-buffer has no messages yet; one only
@@ -272,12 +289,16 @@ export class BufferWriter {
     return true;
   }
 
-  /** relay_buf_full: every sub-buffer is unconsumed, counting one just finished by a running switch. */
+  /**
+   * relay_buf_full: every sub-buffer is unconsumed, counting one just finished
+   * by a running switch; in overwrite mode also from a lap until a reader
+   * reads (the kernel's consumed count stays behind at a lap, relayfs's moves).
+   */
   isFull(): boolean {
     let produced = Atomics.load(this.ctrl, PRODUCED);
     if (this.producePending) produced = seqNext(produced, this.wrap);
     const consumed = Atomics.load(this.ctrl, CONSUMED) & SEQ_MASK;
-    return seqDiff(produced, consumed, this.wrap) >= this.nSubbufs;
+    return seqDiff(produced, consumed, this.wrap) >= this.nSubbufs || Atomics.load(this.ctrl, LAPPED) === 1;
   }
 
   /** subbuf_start_reserve: only meaningful inside subbufStart. */
@@ -468,6 +489,7 @@ export class BufferWriter {
     const lo = u[C_OVER_MSGS]! + msgs;
     if (lo > 0xffffffff) (u[C_OVER_MSGS] = lo - 0x100000000), u[C_OVER_MSGS + 1]!++;
     else u[C_OVER_MSGS] = lo;
+    c[LAPPED] = 1; // before the release: a reader that sees the new CONSUMED sees the lap
     Atomics.store(c, CONSUMED, next); // releases the hold
     this.endStats();
   }

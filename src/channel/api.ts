@@ -148,8 +148,9 @@ export function relayReset(chan: RelayChannel): void {
 
 /**
  * relay_subbufs_consumed: tells the channel that n sub-buffers of buffer
- * `cpu` were consumed (by an mmap reader). Clamped, as in the kernel, to the
- * sub-buffers produced and not yet consumed; returns how many were consumed.
+ * `cpu` were consumed (by an mmap reader). As in the kernel, clamped to the
+ * sub-buffers produced and not yet consumed, and ignored when n exceeds
+ * nSubbufs; returns how many were consumed.
  */
 export function relaySubbufsConsumed(chan: RelayChannel, cpu: number, subbufsConsumed: number): number {
   checkChannel(chan);
@@ -163,13 +164,15 @@ export function relaySubbufsConsumed(chan: RelayChannel, cpu: number, subbufsCon
 /**
  * relay_write, the safe variant: validates its arguments, takes the lock of a
  * global buffer, and drops (and counts) a write made from inside subbufStart
- * of the same buffer. Returns whether the message was accepted.
+ * of the same buffer. Returns whether the message was accepted. A zero-length
+ * message is accepted as in the kernel (a message of no bytes; on a stalled
+ * buffer it retries the switch like any write).
  */
 export function relayWrite(chan: RelayChannel, data: Uint8Array, length: number = data?.length): boolean {
   if (!(chan instanceof RelayChannel)) throw invalidArg(`relayWrite needs a channel, got ${describe(chan)}`);
   if (!(data instanceof Uint8Array)) throw invalidArg(`relayWrite data must be a Uint8Array, got ${describe(data)}`);
-  if (!Number.isInteger(length) || length <= 0 || length > data.length) {
-    throw invalidArg(`relayWrite length must be a whole number from 1 to data.length (${data.length}), got ${describe(length)}`);
+  if (!Number.isInteger(length) || length < 0 || length > data.length) {
+    throw invalidArg(`relayWrite length must be a whole number from 0 to data.length (${data.length}), got ${describe(length)}`);
   }
   const buf = chan.own ?? chan.claim();
   return chan.isGlobal ? buf.writer.writeLocked(data, length) : buf.writer.write(data, length);
@@ -185,8 +188,12 @@ export function __relayWrite(chan: RelayChannel, data: Uint8Array, length: numbe
 
 /**
  * relay_reserve: a writable view of `length` bytes in the calling thread's
- * buffer, or null when it was dropped (and counted). Readers see the slot
- * from this buffer's next write, reserve, flush or close on.
+ * buffer, or null when it was dropped (and counted): buffer full, or larger
+ * than a sub-buffer (droppedTooBig), as relayWrite. Readers see the slot
+ * from this buffer's next write, reserve, flush or close on. As in the
+ * kernel, length 0 gives an empty view, except on a stalled buffer: there the
+ * call retries the switch and returns null even when the switch succeeds
+ * (counted in droppedFull).
  */
 export function relayReserve(chan: RelayChannel, length: number): Uint8Array | null {
   checkReserve(chan, length);
@@ -205,7 +212,11 @@ export function relayReserveOffset(chan: RelayChannel, length: number): number {
   return (chan.own ?? chan.claim()).writer.reserve(length);
 }
 
-/** relay_buf_full: every sub-buffer of buf is unconsumed. */
+/**
+ * relay_buf_full: every sub-buffer of buf is unconsumed. In overwrite mode,
+ * as in the kernel, also from the moment the writer laps (takes over the
+ * oldest unread sub-buffer) until a reader reads or calls relaySubbufsConsumed.
+ */
 export function relayBufFull(buf: RelayBuffer): boolean {
   return buf.writer.isFull();
 }
@@ -312,10 +323,7 @@ function checkCallbacks(callbacks: RelayCallbacks): void {
 
 function checkReserve(chan: RelayChannel, length: number): void {
   checkChannel(chan);
-  if (!Number.isInteger(length) || length <= 0) throw invalidArg(`relayReserve length must be a whole number ≥ 1, got ${describe(length)}`);
-  if (length > chan.subbufSize) {
-    throw new RelayError('ERELAY_TOO_BIG', `relayReserve of ${length} bytes can never fit a ${chan.subbufSize}-byte sub-buffer`);
-  }
+  if (!Number.isInteger(length) || length < 0) throw invalidArg(`relayReserve length must be a whole number ≥ 0, got ${describe(length)}`);
 }
 
 function checkChannel(chan: unknown): asserts chan is RelayChannel {

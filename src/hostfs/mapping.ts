@@ -43,7 +43,7 @@ export class RelayMapping {
     return this.reader.ready();
   }
 
-  /** relay_subbufs_consumed for this buffer (clamped to what is ready); returns how many. */
+  /** relay_subbufs_consumed for this buffer (clamped to what is ready; n above nSubbufs is ignored); returns how many. */
   subbufsConsumed(n: number): number {
     this.check();
     if (!Number.isInteger(n) || n < 0) throw invalidArg(`subbufsConsumed needs a whole number ≥ 0, got ${n}`);

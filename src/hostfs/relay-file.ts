@@ -106,22 +106,41 @@ export class RelayFile {
 
   /**
    * read(): copies out and consumes what is readable, padding removed,
-   * including the current partly filled sub-buffer. With no maxBytes the
-   * result ends on a message boundary. Empty when nothing is readable.
+   * including the current partly filled sub-buffer. With no maxBytes:
+   * everything, ending on a message boundary. With maxBytes: a byte stream as
+   * the kernel's read(2), filled up to maxBytes across sub-buffers, so it may
+   * end inside a message (see readWhole). Empty when nothing is readable.
    */
   read(maxBytes?: number): Uint8Array {
     this.check('read');
-    if (maxBytes !== undefined && (!Number.isInteger(maxBytes) || maxBytes <= 0)) {
-      throw invalidArg(`read maxBytes must be a whole number ≥ 1, got ${maxBytes}`);
-    }
+    checkMax(maxBytes);
     return this.reader.read(maxBytes) ?? EMPTY;
   }
 
-  /** read() into a caller's buffer, like read(2): may end inside a message if dest is too small. */
+  /** read() into a caller's buffer from `offset` on, like read(2): fills it as far as data goes. */
   readInto(dest: Uint8Array, offset = 0): number {
     this.check('read');
     if (!(dest instanceof Uint8Array)) throw invalidArg('readInto needs a Uint8Array');
     return this.reader.readInto(dest, offset);
+  }
+
+  /**
+   * read() for parsers: whole messages only, up to maxBytes. Stops before the
+   * rest of a sub-buffer that does not fit, so it ends on a message boundary
+   * whenever maxBytes is at least subbufSize (with less, a read that would
+   * return nothing splits the rest, so it still makes progress).
+   */
+  readWhole(maxBytes?: number): Uint8Array {
+    this.check('read');
+    checkMax(maxBytes);
+    return this.reader.read(maxBytes, true) ?? EMPTY;
+  }
+
+  /** readWhole into a caller's buffer from `offset` on: give it room for a sub-buffer (subbufSize bytes) or more. */
+  readWholeInto(dest: Uint8Array, offset = 0): number {
+    this.check('read');
+    if (!(dest instanceof Uint8Array)) throw invalidArg('readWholeInto needs a Uint8Array');
+    return this.reader.readInto(dest, offset, true);
   }
 
   /** Bytes a read would return now. */
@@ -266,7 +285,7 @@ export class RelayFile {
   }
 
   private pollState(timedOut: boolean, minReady = 1): PollResult {
-    const readable = minReady === 1 ? this.reader.hasReadySubbufs() : this.reader.ready().count >= minReady;
+    const readable = this.reader.pollReady() >= minReady;
     const hangup = this.reader.closed;
     const mask = (readable ? POLLIN | POLLRDNORM : 0) | (hangup ? POLLERR | POLLHUP : 0);
     return { mask, readable, hangup, timedOut };
@@ -274,6 +293,12 @@ export class RelayFile {
 
   private check(what: string): void {
     if (!this.open) throw new RelayError('ERELAY_CLOSED', `${what} on closed relay file ${this.path}`);
+  }
+}
+
+function checkMax(maxBytes: number | undefined): void {
+  if (maxBytes !== undefined && (!Number.isInteger(maxBytes) || maxBytes <= 0)) {
+    throw invalidArg(`read maxBytes must be a whole number ≥ 1, got ${maxBytes}`);
   }
 }
 

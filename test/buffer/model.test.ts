@@ -20,13 +20,29 @@
  *    oldest unread sub-buffer (subbufsOverwritten, messagesOverwritten =
  *    its messages not already read whole);
  *  - read() copies out and consumes finished sub-buffers without padding,
- *    then the current partly filled sub-buffer (header bytes included);
+ *    then the current partly filled sub-buffer (header bytes included); a
+ *    bounded read (read(max), readInto) is a byte stream, filled up to its
+ *    limit across sub-buffers as the kernel's read(2); a whole-message read
+ *    (read() unbounded, readWhole, readWholeInto) stops before the rest of a
+ *    sub-buffer that does not fit, unless it has copied nothing yet;
+ *  - zero-length writes and reservations are messages of no bytes; on a
+ *    stalled buffer they retry the switch, and a zero-length reservation
+ *    there returns null even when the switch succeeds (the kernel's
+ *    relay_reserve), counted in droppedFull;
+ *  - a reservation larger than the room a sub-buffer can give is dropped
+ *    (null, droppedTooBig), as a write;
+ *  - overwrite mode: a lap (the writer taking over the oldest unread
+ *    sub-buffer) makes relayBufFull true and reports POLLIN until a reader
+ *    reads or hands sub-buffers back (the kernel's produced - consumed stays
+ *    ≥ n_subbufs); a read cut short inside the sub-buffer taken over counts
+ *    in readsTorn;
  *  - relayFlush switches when the current sub-buffer holds a message (a
  *    stalled buffer has no current sub-buffer, so flush leaves it stalled;
  *    the kernel's relay_flush would retry the switch there: the next write
  *    retries it anyway, so only the moment of the subbufStart call differs);
  *    relayReset returns to the initial state (memory contents stay);
- *    relaySubbufsConsumed clamps to produced - consumed;
+ *    relaySubbufsConsumed clamps to produced - consumed and ignores a count
+ *    above n_subbufs;
  *  - a reservation becomes visible at the buffer's next write / reserve /
  *    flush / close.
  *
@@ -57,7 +73,7 @@ import {
   type RelayCallbacks,
   type RelayChannel,
 } from '../../src/channel/index.js';
-import { HostFs, hostfsCallbacks, type RelayFile, type RelayMapping } from '../../src/hostfs/index.js';
+import { HostFs, POLLIN, hostfsCallbacks, type RelayFile, type RelayMapping } from '../../src/hostfs/index.js';
 import type { BufferStats } from '../../src/buffer/index.js';
 
 /** Runs per property (about 0.5 s per property at 400); MODEL_RUNS=20000 for a long soak. */
@@ -89,14 +105,16 @@ type Op =
   | { op: 'read' }
   | { op: 'readMax'; max: number }
   | { op: 'readInto'; size: number; at: number }
+  | { op: 'readWhole'; max: number }
+  | { op: 'readWholeInto'; size: number; at: number }
   | { op: 'consume'; n: number; viaMapping: boolean }
   | { op: 'mmapRead'; consume: number }
   | { op: 'reset' }
   | { op: 'gate'; open: boolean };
 
 /** Lengths are drawn raw and folded into the geometry, so shrinking stays meaningful. */
-const writeLen = (raw: number, size: number) => 1 + ((raw - 1) % (size + 4));
-const reserveLen = (raw: number, size: number) => 1 + ((raw - 1) % (size + 2));
+const writeLen = (raw: number, size: number) => (raw === 0 ? 0 : 1 + ((raw - 1) % (size + 4)));
+const reserveLen = writeLen;
 
 /** Message bytes: the sequence number (LE) first, then a pattern from it, so every message differs. */
 function messageBytes(seq: number, len: number, slack: number): Uint8Array {
@@ -137,6 +155,7 @@ const zeroCounters = (): Counters => ({
   bytesOverwritten: 0,
   paddingBytes: 0,
   bytesRead: 0,
+  readsTorn: 0,
   subbufsReady: 0,
   stalled: false,
 });
@@ -172,6 +191,10 @@ class Model {
   readBytes = 0;
   /** Whether the last read of sub-buffer `consumed` reached the end of its published data (Tolerances.readMsgs). */
   readReachedEnd = false;
+  /** Messages of sub-buffer `consumed` wholly within readBytes when it was last read. */
+  readMsgs = 0;
+  /** The writer lapped (overwrite mode) since a reader last read or handed sub-buffers back. */
+  lapped = false;
   readonly tol: Tolerances;
   gate = true;
   /** subbufStart calls so far (the header size index; survives reset, like the callback's own counter). */
@@ -199,6 +222,16 @@ class Model {
 
   private get full(): boolean {
     return this.produced - this.consumed >= this.n;
+  }
+
+  /** What relayBufFull says (outside subbufStart). */
+  bufFull(): boolean {
+    return this.full || this.lapped;
+  }
+
+  /** Whether poll reports POLLIN. */
+  pollIn(): boolean {
+    return this.produced > this.consumed || this.lapped;
   }
 
   private get curSlot(): number {
@@ -261,8 +294,10 @@ class Model {
   /** The writer takes over the oldest unread sub-buffer: what of it was not read is lost. */
   private overwriteOldest(): void {
     const s = this.slots[this.consumed % this.n]!;
-    let readWhole = s.ends.filter((e) => e <= this.readBytes).length;
+    let readWhole = this.readMsgs;
     if (this.tol.readMsgs && !this.readReachedEnd) readWhole = 0;
+    if (this.readBytes > 0 && !this.readReachedEnd) this.c.readsTorn++;
+    this.lapped = true;
     const msgBytes = this.size - s.padding - s.reserve;
     this.c.subbufsOverwritten++;
     this.c.messagesOverwritten += s.ends.length - readWhole;
@@ -270,6 +305,7 @@ class Model {
     this.corrBytes += Math.max(0, this.readBytes - s.reserve);
     this.consumed++;
     this.readBytes = 0;
+    this.readMsgs = 0;
     this.readReachedEnd = false;
   }
 
@@ -313,8 +349,18 @@ class Model {
 
   /** Returns the absolute offset of the reservation in the data area, or -1. */
   reserve(len: number): number {
+    const stalled = this.stalled;
     const off = this.prepare(len);
     if (off < 0) return -1;
+    if (len === 0) {
+      if (stalled) {
+        this.c.droppedFull++; // the kernel's relay_reserve(0) returns NULL after retrying the switch
+        return -1;
+      }
+      this.slots[this.curSlot]!.ends.push(off); // nothing to fill: published at once
+      this.c.messagesWritten++;
+      return this.curSlot * this.size + off;
+    }
     this.pending = { off, len };
     return this.curSlot * this.size + off;
   }
@@ -333,42 +379,41 @@ class Model {
     this.publishPending();
   }
 
-  /** read(): up to cap bytes; finished sub-buffers without padding, then the current one. */
+  /** read(max), readInto(): a byte stream of up to cap bytes; finished sub-buffers without padding, then the current one. */
   read(cap: number): Uint8Array {
-    return this.readInto(cap);
+    return this.readChunks(cap, false);
   }
 
   /**
-   * readInto(): like read() but without the early return. A chunk (the rest
-   * of a sub-buffer) that does not fit waits for the next read, unless
-   * nothing was read yet: then it is split, like read(2).
+   * readWhole(), readWholeInto(), read() unbounded: a chunk (the rest of a
+   * sub-buffer) that does not fit waits for the next read, unless nothing
+   * was read yet: then it is split, so the read makes progress.
    */
-  readInto(cap: number): Uint8Array {
+  readWhole(cap: number): Uint8Array {
+    return this.readChunks(cap, true);
+  }
+
+  private readChunks(cap: number, whole: boolean): Uint8Array {
     const out: number[] = [];
     const push = (from: number, count: number) => {
       for (let i = 0; i < count; i++) out.push(this.mem[from + i]!);
     };
+    if (cap > 0) this.lapped = false;
     while (out.length < cap) {
       const slot = this.consumed % this.n;
       const base = slot * this.size;
-      if (this.produced > this.consumed) {
-        const valid = this.size - this.slots[slot]!.padding;
-        if (valid - this.readBytes > cap - out.length && out.length > 0) break;
-        const take = Math.min(valid - this.readBytes, cap - out.length);
-        push(base + this.readBytes, take);
-        this.readBytes += take;
-        this.readReachedEnd = false;
-        if (this.readBytes === valid) this.consumeOne(1);
-      } else {
-        if (this.stalled) break;
-        if (this.curOffset() - this.readBytes > cap - out.length && out.length > 0) break;
-        const take = Math.min(this.curOffset() - this.readBytes, cap - out.length);
-        if (take <= 0) break;
-        push(base + this.readBytes, take);
-        this.readBytes += take;
-        this.readReachedEnd = this.readBytes === this.curOffset();
-        break;
-      }
+      const finished = this.produced > this.consumed;
+      if (!finished && this.stalled) break;
+      const end = finished ? this.size - this.slots[slot]!.padding : this.curOffset();
+      if (!finished && end - this.readBytes <= 0) break;
+      if (whole && end - this.readBytes > cap - out.length && out.length > 0) break;
+      const take = Math.min(end - this.readBytes, cap - out.length);
+      push(base + this.readBytes, take);
+      this.readBytes += take;
+      this.readReachedEnd = !finished && this.readBytes === end;
+      this.readMsgs = this.slots[slot]!.ends.filter((e) => e <= this.readBytes).length;
+      if (finished && this.readBytes === end) this.consumeOne(1);
+      else if (!finished) break;
     }
     this.c.bytesRead += out.length;
     return Uint8Array.from(out);
@@ -390,10 +435,13 @@ class Model {
     this.consumed += k;
     this.c.subbufsConsumed += k;
     this.readBytes = 0;
+    this.readMsgs = 0;
     this.readReachedEnd = false;
   }
 
   subbufsConsumed(k: number): number {
+    if (k > this.n) return 0; // ignored, as the kernel does
+    if (k > 0) this.lapped = false;
     const take = Math.min(k, this.produced - this.consumed);
     if (take > 0) this.consumeOne(take);
     return take;
@@ -410,7 +458,9 @@ class Model {
     this.stalled = false;
     this.pending = null;
     this.readBytes = 0;
+    this.readMsgs = 0;
     this.readReachedEnd = false;
+    this.lapped = false;
     this.c = zeroCounters();
     this.overBytes = 0;
     this.corrBytes = 0;
@@ -507,10 +557,6 @@ class Harness {
       }
       case 'reserve': {
         const len = reserveLen(op.len, cfg.subbufSize);
-        if (len > cfg.subbufSize) {
-          assert.throws(() => relayReserve(this.chan, len), /ERELAY_TOO_BIG/);
-          break;
-        }
         const view = relayReserve(this.chan, len);
         const off = m.reserve(len);
         if (off < 0) {
@@ -540,12 +586,20 @@ class Harness {
         assert.deepEqual(got, m.read(max), `${what}: bytes`);
         break;
       }
-      case 'readInto': {
+      case 'readWhole': {
+        const max = 1 + (op.max % (2 * cfg.subbufSize));
+        const got = this.file.readWhole(max);
+        assert.deepEqual(got, m.readWhole(max), `${what}: bytes`);
+        break;
+      }
+      case 'readInto':
+      case 'readWholeInto': {
         const size = 1 + (op.size % (2 * cfg.subbufSize));
         const at = op.at % size;
         const dest = new Uint8Array(size).fill(0xa5);
-        const n = this.file.readInto(dest, at);
-        const want = m.readInto(size - at);
+        const whole = op.op === 'readWholeInto';
+        const n = whole ? this.file.readWholeInto(dest, at) : this.file.readInto(dest, at);
+        const want = whole ? m.readWhole(size - at) : m.read(size - at);
         assert.equal(n, want.length, `${what}: count`);
         assert.deepEqual(dest.subarray(at, at + n), want, `${what}: bytes`);
         assert.ok(dest.subarray(0, at).every((b) => b === 0xa5) && dest.subarray(at + n).every((b) => b === 0xa5), `${what}: nothing written outside`);
@@ -595,6 +649,8 @@ class Harness {
     assert.equal(closed, this.closed);
     assert.equal(mapped, 1);
     assert.deepEqual(this.log, this.model.log, `after ${what}: subbufStart calls`);
+    assert.equal(relayBufFull(this.buf), this.model.bufFull(), `after ${what}: relayBufFull`);
+    assert.equal((this.file.pollSync(0).mask & POLLIN) !== 0, this.model.pollIn(), `after ${what}: POLLIN`);
     if (this.checks.available) assert.equal(this.file.available(), this.model.available(), `after ${what}: available()`);
   }
 
@@ -638,7 +694,7 @@ interface OpMix {
 }
 
 function opArb(mix: OpMix): fc.Arbitrary<Op> {
-  const len = fc.oneof(fc.integer({ min: 1, max: 6 }), fc.integer({ min: 1, max: 140 }));
+  const len = fc.oneof(fc.integer({ min: 0, max: 6 }), fc.integer({ min: 1, max: 140 }));
   const arbs: { arbitrary: fc.Arbitrary<Op>; weight: number }[] = [
     {
       weight: 12,
@@ -652,6 +708,8 @@ function opArb(mix: OpMix): fc.Arbitrary<Op> {
   if (mix.partialReads) {
     arbs.push({ weight: 3, arbitrary: fc.record({ op: fc.constant('readInto' as const), size: fc.oneof(fc.nat(8), fc.nat(300)), at: fc.nat(4) }) });
     arbs.push({ weight: 1, arbitrary: fc.record({ op: fc.constant('readMax' as const), max: fc.oneof(fc.nat(8), fc.nat(300)) }) });
+    arbs.push({ weight: 2, arbitrary: fc.record({ op: fc.constant('readWholeInto' as const), size: fc.oneof(fc.nat(8), fc.nat(300)), at: fc.nat(4) }) });
+    arbs.push({ weight: 1, arbitrary: fc.record({ op: fc.constant('readWhole' as const), max: fc.oneof(fc.nat(8), fc.nat(300)) }) });
   }
   if (mix.reserve) arbs.push({ weight: 3, arbitrary: fc.record({ op: fc.constant('reserve' as const), len }) });
   if (mix.reset) arbs.push({ weight: 1, arbitrary: fc.constant({ op: 'reset' as const }) });
@@ -769,6 +827,7 @@ describe('the reference model itself', () => {
       bytesOverwritten: 3,
       paddingBytes: 2,
       bytesRead: 3,
+      readsTorn: 1, // the read stopped inside the sub-buffer (here on a boundary, which a reader cannot tell)
     });
     assert.deepEqual([...m.read(Infinity)], [3, 3, 3, 3]);
   });
@@ -884,6 +943,34 @@ describe('regressions: minimal reproductions', () => {
       assert.equal(s.subbufsOverwritten, 1);
       assert.equal(s.messagesOverwritten, 0);
       assert.equal(s.bytesOverwritten, 0);
+    } finally {
+      done();
+    }
+  });
+
+  test('overwrite mode: a read that resumes after the writer took over the sub-buffer it was cut in starts at whole data, and the cut is counted', () => {
+    const { chan, file, [Symbol.dispose]: done } = openOne(256, 4, () => 1);
+    try {
+      // Every message: its tag, then its byte offset, so a read shows where in which message it starts.
+      const msg = (tag: number) => Uint8Array.from({ length: 200 }, (_, i) => (i === 0 ? tag : i & 0xff));
+      relayWrite(chan, msg(0xa));
+      const first = new Uint8Array(100);
+      assert.equal(file.readInto(first), 100, 'a byte-stream read cut inside message A');
+      for (const tag of [0xb, 0xc, 0xd, 0xe, 0xf, 0x10, 0x11]) relayWrite(chan, msg(tag)); // B..H: A's sub-buffer taken over
+      const again = new Uint8Array(100);
+      assert.equal(file.readInto(again), 100);
+      assert.deepEqual(again, msg(0xe).subarray(0, 100), 'E from its first byte: the oldest intact data, not a resumption at offset 100');
+      const s = file.stats();
+      assert.equal(s.readsTorn, 1, 'the reader is told that the message it had begun (A) will not be completed');
+      assert.equal(s.messagesOverwritten, 4, 'A (only begun), B, C, D');
+      assert.equal(s.bytesOverwritten, 700, 'less the 100 bytes of A delivered');
+      // A whole-message read with room for a sub-buffer is never cut, so never torn.
+      const whole = new Uint8Array(256);
+      assert.equal(file.readWholeInto(whole), 100, 'the rest of E');
+      for (const tag of [0x12, 0x13, 0x14, 0x15]) relayWrite(chan, msg(tag));
+      assert.equal(file.readWholeInto(whole), 200);
+      assert.deepEqual(whole.subarray(0, 200), msg(0x12), 'the oldest intact message, whole');
+      assert.equal(file.stats().readsTorn, 1);
     } finally {
       done();
     }

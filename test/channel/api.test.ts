@@ -2,6 +2,10 @@
 import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
 import {
+  POLLERR,
+  POLLHUP,
+  POLLIN,
+  POLLRDNORM,
   RelayError,
   __relayWrite,
   hostfsCallbacks,
@@ -304,8 +308,9 @@ describe('Writing to a channel', () => {
   test('relay_write validates its arguments; __relay_write is the lean variant', () => {
     const { chan } = openChannel();
     assert.throws(() => relayWrite(chan, 'text' as never), code('ERELAY_INVALID_ARG'));
-    assert.throws(() => relayWrite(chan, bytes(4), 0), code('ERELAY_INVALID_ARG'));
+    assert.throws(() => relayWrite(chan, bytes(4), -1), code('ERELAY_INVALID_ARG'));
     assert.throws(() => relayWrite(chan, bytes(4), 5), code('ERELAY_INVALID_ARG'));
+    assert.throws(() => relayWrite(chan, bytes(4), 1.5), code('ERELAY_INVALID_ARG'));
     assert.throws(() => relayWrite({} as never, bytes(4)), code('ERELAY_INVALID_ARG'));
     assert.ok(relayWrite(chan, bytes(8), 3), 'a length shorter than the data writes a prefix');
     assert.ok(__relayWrite(chan, bytes(8, 9)));
@@ -347,8 +352,8 @@ describe('Writing to a channel', () => {
     relayReserve(chan, 10)!.set(bytes(10, 9));
     relayFlush(chan);
     assert.deepEqual(file.read(), bytes(10, 9), 'flush publishes a pending reservation');
-    assert.throws(() => relayReserve(chan, 33), code('ERELAY_TOO_BIG'));
-    assert.throws(() => relayReserve(chan, 0), code('ERELAY_INVALID_ARG'));
+    assert.throws(() => relayReserve(chan, -1), code('ERELAY_INVALID_ARG'));
+    assert.throws(() => relayReserve(chan, 2.5), code('ERELAY_INVALID_ARG'));
     assert.equal(file.stats().messagesWritten, 3);
     file.close();
     relayClose(chan);
@@ -370,7 +375,7 @@ describe('Channel management', () => {
   test('relay_subbufs_consumed is clamped to what was produced, and checks its buffer index', () => {
     const { chan, fs } = openChannel({ subbufSize: 16, nSubbufs: 4 });
     for (let i = 0; i < 3; i++) relayWrite(chan, bytes(16, i)); // 2 produced, 1 current
-    assert.equal(relaySubbufsConsumed(chan, 0, 10), 2);
+    assert.equal(relaySubbufsConsumed(chan, 0, 4), 2);
     assert.equal(relaySubbufsConsumed(chan, 0, 1), 0);
     assert.throws(() => relaySubbufsConsumed(chan, 1, 1), code('ERELAY_NO_SUCH_BUFFER'));
     assert.throws(() => relaySubbufsConsumed(chan, -1, 1), code('ERELAY_NO_SUCH_BUFFER'));
@@ -502,6 +507,7 @@ describe('Channel management', () => {
         bytesOverwritten: 0,
         paddingBytes: 24,
         bytesRead: 0,
+        readsTorn: 0,
         subbufsReady: 2,
         stalled: true,
         closed: false,
@@ -513,6 +519,179 @@ describe('Channel management', () => {
     assert.equal(file.stats().subbufsConsumed, 2);
     file.close();
     relayClose(chan);
+  });
+});
+
+/**
+ * Where relayfs follows the kernel (Linux relay.c) case by case: each test
+ * states what the kernel does for the same calls. Geometry of the issue's
+ * reproductions: 64-byte sub-buffers, 40-byte messages.
+ */
+describe('Kernel fidelity', () => {
+  const forty = (tag: number) => bytes(40, tag);
+
+  test('zero-length relay_write, __relay_write and relay_reserve are accepted, as in the kernel', () => {
+    const { chan, fs } = openChannel({ subbufSize: 64, nSubbufs: 4 });
+    const file = fs.openSync('/cpu0');
+    assert.equal(relayWrite(chan, new Uint8Array(0)), true);
+    assert.equal(relayWrite(chan, bytes(8), 0), true);
+    assert.equal(__relayWrite(chan, new Uint8Array(0), 0), true);
+    const view = relayReserve(chan, 0);
+    assert.ok(view instanceof Uint8Array, 'an empty slot, not null');
+    assert.equal(view.length, 0);
+    assert.ok(relayWrite(chan, forty(1)));
+    assert.deepEqual(file.read(), forty(1), 'no bytes for the empty messages');
+    const s = file.stats();
+    assert.equal(s.messagesWritten, 5, 'each is a message of no bytes');
+    assert.equal(s.bytesWritten, 40);
+    file.close();
+    relayClose(chan);
+  });
+
+  test('on a stalled buffer a zero-length write retries the switch; relay_reserve(0) then returns null even when it succeeds', () => {
+    const { chan, fs } = openChannel({ subbufSize: 64, nSubbufs: 2 });
+    const file = fs.openSync('/cpu0');
+    assert.ok(relayWrite(chan, forty(1)));
+    assert.ok(relayWrite(chan, forty(2))); // switch: sub-buffer 0 finished
+    assert.equal(relayWrite(chan, forty(3)), false, 'switch refused: full, stalled');
+    assert.equal(relayReserve(chan, 0), null, 'retried, refused again');
+    assert.equal(file.stats().stalled, true);
+    assert.equal(relaySubbufsConsumed(chan, 0, 1), 1);
+    // relay_reserve(0): offset (subbuf_size + 1) + 0 > subbuf_size, so the switch is retried and succeeds,
+    // but relay_switch_subbuf returns the length, 0, which relay_reserve takes for failure.
+    assert.equal(relayReserve(chan, 0), null);
+    let s = file.stats();
+    assert.equal(s.stalled, false, 'the switch happened');
+    assert.equal(s.droppedFull, 3);
+    assert.equal(s.messagesWritten, 2);
+    assert.equal(relayReserve(chan, 0)?.length, 0, 'not stalled any more: an empty slot');
+    // relay_write(0) on a stalled buffer: the retried switch succeeds and the (empty) message is written.
+    assert.ok(relayWrite(chan, forty(4)));
+    assert.equal(relayWrite(chan, forty(5)), false, 'stalled again');
+    assert.equal(relaySubbufsConsumed(chan, 0, 1), 1);
+    assert.equal(relayWrite(chan, new Uint8Array(0)), true);
+    s = file.stats();
+    assert.equal(s.stalled, false);
+    assert.equal(s.messagesWritten, 5);
+    assert.deepEqual(file.read(), forty(4));
+    file.close();
+    relayClose(chan);
+  });
+
+  test('relay_reserve larger than a sub-buffer returns null and counts droppedTooBig, like relay_write', () => {
+    const { chan, fs } = openChannel({ subbufSize: 64, nSubbufs: 4 });
+    const file = fs.openSync('/cpu0');
+    assert.ok(relayWrite(chan, forty(1)));
+    assert.equal(relayReserve(chan, 65), null);
+    assert.equal(relayWrite(chan, bytes(65)), false);
+    const s = file.stats();
+    assert.equal(s.droppedTooBig, 2);
+    assert.equal(s.subbufsProduced, 0, 'length > subbuf_size: the kernel does not switch');
+    assert.deepEqual(file.read(), forty(1));
+    file.close();
+    relayClose(chan);
+  });
+
+  test('read(n) and readInto fill up to the limit across sub-buffers, padding removed, as read(2) does', () => {
+    const { chan, fs } = openChannel({ subbufSize: 64, nSubbufs: 4 });
+    const file = fs.openSync('/cpu0');
+    const both = new Uint8Array([...forty(1), ...forty(2)]);
+    relayWrite(chan, forty(1));
+    relayWrite(chan, forty(2)); // switches: 24 bytes of padding after the first
+    const first = file.read(50);
+    assert.deepEqual(first, both.subarray(0, 50), 'the kernel returns 40 + 10');
+    assert.deepEqual(file.read(50), both.subarray(50), 'then 30');
+    relayWrite(chan, forty(3));
+    relayWrite(chan, forty(4));
+    const dest = new Uint8Array(50);
+    const next = new Uint8Array([...forty(3), ...forty(4)]);
+    assert.equal(file.readInto(dest), 50);
+    assert.deepEqual(dest, next.subarray(0, 50));
+    assert.equal(file.readInto(dest), 30);
+    assert.deepEqual(dest.subarray(0, 30), next.subarray(50));
+    file.close();
+    relayClose(chan);
+  });
+
+  test('readWhole and readWholeInto, for parsers, end on a message boundary', () => {
+    const { chan, fs } = openChannel({ subbufSize: 64, nSubbufs: 4 });
+    const file = fs.openSync('/cpu0');
+    relayWrite(chan, forty(1));
+    relayWrite(chan, forty(2));
+    assert.deepEqual(file.readWhole(50), forty(1), 'the rest of the next sub-buffer does not fit');
+    assert.deepEqual(file.readWhole(50), forty(2));
+    relayWrite(chan, forty(3));
+    relayWrite(chan, forty(4));
+    const dest = new Uint8Array(64);
+    assert.equal(file.readWholeInto(dest, 10), 40);
+    assert.deepEqual(dest.subarray(10, 50), forty(3));
+    assert.equal(file.readWholeInto(dest), 40);
+    assert.deepEqual(dest.subarray(0, 40), forty(4));
+    file.close();
+    relayClose(chan);
+  });
+
+  test('relay_subbufs_consumed ignores a count above n_subbufs (nothing unread is thrown away), here and on a mapping', () => {
+    const { chan, fs } = openChannel({ subbufSize: 64, nSubbufs: 4 });
+    const file = fs.openSync('/cpu0');
+    const map = file.mmap();
+    for (let i = 1; i <= 3; i++) relayWrite(chan, forty(i)); // 2 finished, 1 current
+    assert.equal(relaySubbufsConsumed(chan, 0, 5), 0);
+    assert.equal(map.subbufsConsumed(5), 0);
+    assert.equal(file.stats().subbufsConsumed, 0);
+    assert.equal(file.read().length, 120, 'the kernel read returns all 120 bytes');
+    for (let i = 4; i <= 6; i++) relayWrite(chan, forty(i));
+    assert.equal(map.subbufsConsumed(4), 3, 'a count up to n_subbufs is clamped to what is ready');
+    map.unmap();
+    file.close();
+    relayClose(chan);
+  });
+
+  test('overwrite mode with one sub-buffer: poll reports POLLIN after a lap and the data is readable', async () => {
+    const { chan, fs } = openChannel({ subbufSize: 64, nSubbufs: 1, callbacks: { subbufStart: () => true } });
+    const file = fs.openSync('/cpu0');
+    relayWrite(chan, forty(1));
+    assert.equal((await file.poll(0)).mask & POLLIN, 0, 'nothing finished yet');
+    relayWrite(chan, forty(2)); // switch: the only sub-buffer is taken over
+    assert.ok((await file.poll(0)).mask & POLLIN, 'the kernel: produced - consumed = 1');
+    assert.ok(file.pollSync(0).readable);
+    assert.deepEqual(file.read(), forty(2));
+    assert.equal(file.pollSync(0).mask & POLLIN, 0, 'read: nothing left');
+    file.close();
+    relayClose(chan);
+  });
+
+  test('overwrite mode: relay_buf_full is true after a lap until a reader reads, and poll({ minReady: n }) wakes', () => {
+    const { chan, fs } = openChannel({ subbufSize: 64, nSubbufs: 4, callbacks: { subbufStart: () => true } });
+    const file = fs.openSync('/cpu0');
+    const buf = chan.buffer(0);
+    for (let i = 1; i <= 4; i++) relayWrite(chan, forty(i)); // 3 finished, 1 current
+    assert.equal(relayBufFull(buf), false);
+    relayWrite(chan, forty(5)); // a lap: the oldest unread sub-buffer is taken over
+    assert.equal(relayBufFull(buf), true, 'the kernel: produced - consumed = n_subbufs');
+    assert.equal(file.pollSync(0, { minReady: 4 }).readable, true);
+    assert.equal(file.stats().subbufsOverwritten, 1);
+    assert.deepEqual(file.read(40), forty(2), 'the oldest intact sub-buffer');
+    assert.equal(relayBufFull(buf), false);
+    relayWrite(chan, forty(6));
+    relayWrite(chan, forty(7)); // another lap
+    assert.equal(relayBufFull(buf), true);
+    assert.equal(relaySubbufsConsumed(chan, 0, 1), 1, 'counts from the oldest intact sub-buffer');
+    assert.equal(relayBufFull(buf), false);
+    file.close();
+    relayClose(chan);
+  });
+
+  test('poll after close reports POLLERR | POLLHUP, with POLLIN while data is left (the kernel: POLLERR only)', () => {
+    const { chan, fs } = openChannel({ subbufSize: 64, nSubbufs: 4 });
+    const file = fs.openSync('/cpu0');
+    relayWrite(chan, forty(1));
+    relayFlush(chan);
+    relayClose(chan);
+    assert.equal(file.pollSync(0).mask, POLLIN | POLLRDNORM | POLLERR | POLLHUP);
+    file.read();
+    assert.equal(file.pollSync(0).mask, POLLERR | POLLHUP);
+    file.close();
   });
 });
 
