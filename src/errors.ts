@@ -15,7 +15,20 @@ export type RelayErrorCode =
   | 'EEXIST' // a file or directory already exists at that path
   | 'ENOTDIR' // a path component is not a directory
   | 'ENOTEMPTY' // removing a directory that still holds entries
-  | 'EISDIR'; // opening a directory as a relay file
+  | 'EISDIR' // opening a directory as a relay file
+  | ShipErrorCode;
+
+/** ShipError: shipping to NATS JetStream and reading it back (src/ship). */
+export type ShipErrorCode =
+  | 'ENATS_URL' // not a nats://host[:port] URL
+  | 'ENATS_CONNECT' // no NATS server reachable at that address
+  | 'ENATS_AUTH' // the server refused the credentials
+  | 'ENATS_NO_JETSTREAM' // the server runs without JetStream (-js)
+  | 'ENATS_NO_STREAM' // the stream does not exist
+  | 'ENATS_STREAM_SUBJECTS' // the stream does not take the subjects relayfs publishes
+  | 'ENATS_STREAM_AHEAD' // the stream holds more of a buffer than its producer has had read
+  | 'ENATS_PUBLISH' // a publish failed for good (the server refused the message)
+  | 'ENATS_EMPTY'; // nothing in the stream to read back
 
 export class RelayError extends Error {
   readonly code: RelayErrorCode;

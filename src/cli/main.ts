@@ -11,6 +11,7 @@ import { registerDemo } from './demo.js';
 import { reportError } from './errors.js';
 import { registerMerge } from './merge.js';
 import { registerRecord } from './record.js';
+import { registerShip } from './ship.js';
 import { registerTop } from './top.js';
 
 function version(): string {
@@ -38,6 +39,7 @@ registerRecord(program);
 registerMerge(program);
 registerCat(program);
 registerTop(program);
+registerShip(program);
 registerBench(program);
 
 try {

@@ -57,7 +57,12 @@ async function runMerge(inputs: string[], flags: MergeFlags): Promise<number> {
   for (const f of summary.files) {
     if (f.truncated) process.stderr.write(`relayfs merge: warning: ${f.path}: last record cut short at byte ${f.truncated.offset} (${f.truncated.bytes} bytes there), left out\n`);
   }
-  if (!flags.json && !flags.quiet) process.stderr.write(summaryLine(summary));
+  if (!flags.json && !flags.quiet) {
+    process.stderr.write(summaryLine(summary));
+    if (summary.origins.length > 1) {
+      for (const o of summary.origins) process.stderr.write(`relayfs merge:   ${o.origin || '(no origin)'}: ${count(o.records)} records, lost ${count(o.lost)}, ${count(o.missingStart)} before the first kept\n`);
+    }
+  }
   const damaged = summary.lost > 0 || summary.truncated > 0;
   return flags.strict && damaged ? 3 : 0;
 }

@@ -1,5 +1,6 @@
 /** `relayfs record`: a channel's buffers to disk, one file per buffer, until stopped. */
 import type { Command } from 'commander';
+import { recordFromNats } from '../ship/index.js';
 import { record, DEFAULT_LATENCY_MS, SIDECAR_NAME, type Sidecar } from '../tools/index.js';
 import { action } from './action.js';
 import { CliError } from './errors.js';
@@ -25,7 +26,7 @@ export function registerRecord(program: Command): void {
   program
     .command('record')
     .description('stream every buffer of a channel to disk, one file per buffer (base0, base1, ...), until stopped')
-    .argument('[source]', 'hostfs:/dir (relay files of a --run producer), unix:SOCKET[:/dir] or pid:N[:/dir] (another process), a directory / file on disk; with --socket / --pid: a relay path (default /)')
+    .argument('[source]', 'hostfs:/dir (relay files of a --run producer), unix:SOCKET[:/dir] or pid:N[:/dir] (another process), nats://host:port/STREAM (what relayfs ship sent), a directory / file on disk; with --socket / --pid: a relay path (default /)')
     .requiredOption('-o, --out <dir>', 'output directory (files base0..N and relayfs.json)')
     .option('--run <module>', 'load this producer module in this process first (see docs: --run)')
     .addOption(socketOption())
@@ -44,6 +45,11 @@ Example:
   relayfs record --run ./producer.mjs hostfs:/myapp -o ./trace
 ${remoteHelp('relayfs record --socket /tmp/relayfs-4242/root.sock -o ./trace      (or: --pid 4242)')}
 
+From NATS JetStream (what relayfs ship published): one directory per
+producer channel, <host>-<pid>-<channel>, each with its files and ${SIDECAR_NAME}:
+  relayfs record nats://127.0.0.1:4222/RELAYFS -o ./from-nats
+  relayfs merge ./from-nats
+
 The counters in ${SIDECAR_NAME} are the producer's own, sent by its server;
 when the producer closes its channel they are the final, exact ones.
 Stopped early (Ctrl-C, --duration), data the server had sent but that had
@@ -57,6 +63,7 @@ async function runRecord(spec: string | undefined, flags: RecordFlags): Promise<
   const unlisten = stopOnSignals(controller);
   let timer: NodeJS.Timeout | undefined;
   try {
+    if (spec !== undefined && /^nats:/i.test(spec)) return await recordNats(spec, flags, controller.signal);
     const { source, producer } = await openSourceArg(spec, flags, controller.signal);
     let producerError: unknown = null;
     producer?.done.catch((err) => {
@@ -82,6 +89,22 @@ async function runRecord(spec: string | undefined, flags: RecordFlags): Promise<
     clearTimeout(timer);
     unlisten();
   }
+}
+
+/** record nats://host:port/STREAM: rebuilds the per-buffer files of every producer in the stream. */
+async function recordNats(spec: string, flags: RecordFlags, signal: AbortSignal): Promise<number> {
+  if (flags.run || flags.socket !== undefined || flags.pid !== undefined) throw new CliError(`${spec} is a NATS stream: --run, --socket and --pid do not apply`, 2);
+  const progress = createProgress(flags);
+  const result = await recordFromNats({
+    url: spec,
+    outDir: flags.out,
+    signal,
+    onProgress: progress.live ? (p) => progress.update(`reading ${spec}: ${count(p.messages)} of ${count(p.total)} messages, ${bytes(p.bytes)}`) : undefined,
+  });
+  progress.done();
+  if (flags.json) process.stdout.write(JSON.stringify(result, null, 2) + '\n');
+  else for (const p of result.producers) process.stdout.write(renderSummary(p.sidecar, p.dir));
+  return 0;
 }
 
 /** The human summary: one row per buffer, then totals and where the sidecar is. */

@@ -126,4 +126,11 @@ class DiskFile implements SourceFile {
   async close(): Promise<void> {
     await this.fh.close();
   }
+
+  async seek(offset: number): Promise<void> {
+    if (!Number.isInteger(offset) || offset < 0 || offset > this.size) {
+      throw new SourceError('EINVAL', `${this.entry.path}: cannot start at byte ${offset}: the file has ${this.size} bytes`);
+    }
+    this.position = offset;
+  }
 }

@@ -36,7 +36,7 @@ function textLines(): LineWriter {
       return `${rel(rec.timestamp)} ${who(rec.buffer, rec.thread)} #${rec.seq} ${body}${rec.truncated ? ' [truncated]' : ''}\n`;
     },
     event(ev) {
-      const head = `${rel(ev.timestamp)} ${who(ev.buffer, ev.thread)} --`;
+      const head = `${rel(ev.timestamp)} ${ev.origin ? `${ev.origin}:` : ''}${who(ev.buffer, ev.thread)} --`;
       switch (ev.kind) {
         case 'gap':
           return `${head} lost ${ev.count} record${ev.count === 1 ? '' : 's'} (#${ev.from}..#${(ev.from + ev.count - 1) >>> 0})\n`;

@@ -16,12 +16,15 @@ export interface WriterSummary {
   missingStart: number;
   /** Times the numbering started again (the writer registered its klog handler anew). */
   restarts: number;
+  /** The host and producer the writer ran in, when merging recordings of several (merge). */
+  origin?: string;
 }
 
-export type SequenceEvent =
+export type SequenceEvent = (
   | { kind: 'gap'; buffer: number; thread: number; from: number; count: number; timestamp: number }
   | { kind: 'missing-start'; buffer: number; thread: number; count: number; timestamp: number }
-  | { kind: 'restart'; buffer: number; thread: number; seq: number; timestamp: number };
+  | { kind: 'restart'; buffer: number; thread: number; seq: number; timestamp: number }
+) & { origin?: string };
 
 const HALF = 0x80000000;
 

@@ -40,6 +40,8 @@ export interface SourceFile {
   /** Bytes a read would return now (0 when unknown). */
   available(): Promise<number>;
   close(): Promise<void>;
+  /** Finished data only: the next read starts at this byte (ship resumes a file from what a stream has). */
+  seek?(offset: number): Promise<void>;
 }
 
 export interface RelaySource {
