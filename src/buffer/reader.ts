@@ -7,7 +7,9 @@
  * writer), so two readers never get the same bytes. A reader commits what it
  * copied with a compare-and-swap of CONSUMED: if a writer in overwrite mode
  * took the sub-buffer over meanwhile, the swap fails and the copy is thrown
- * away, so no torn or mixed data is ever returned; the loss shows in stats.
+ * away, so a copy never mixes old and new data; the loss shows in stats. A
+ * read cut inside a sub-buffer that is taken over before the rest is read
+ * resumes at the oldest intact one; the cut counts in readsTorn.
  */
 import {
   BufferMemory,
