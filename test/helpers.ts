@@ -1,5 +1,38 @@
 /** Shared test helpers: channels over a private host filesystem, and self-checking messages. */
+import type { Worker } from 'node:worker_threads';
 import { HostFs, hostfsCallbacks, relayOpen, type RelayCallbacks, type RelayChannel, type RelayOpenOptions } from '../src/index.js';
+
+/** A generous deadline for waiting on an event: long enough for a loaded machine, short enough to fail rather than hang. */
+export const DEADLINE_MS = 60_000;
+
+/** Resolves when check() holds, looking every few ms; rejects with `what` after the deadline. */
+export async function waitUntil(check: () => boolean, what: string, deadlineMs = DEADLINE_MS): Promise<void> {
+  const end = Date.now() + deadlineMs;
+  while (!check()) {
+    if (Date.now() > end) throw new Error(`timed out after ${deadlineMs} ms waiting until ${what}`);
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}
+
+/**
+ * Listens to a worker from the start: its first message, and its exit code.
+ * A worker that posts and exits at once can have its message and 'exit'
+ * delivered in the same tick, so 'exit' must be listened for before the
+ * message is awaited. `message` rejects if the worker fails or exits first.
+ */
+export function watchWorker<T>(worker: Worker): { message: Promise<T>; exit: Promise<number> } {
+  const exit = new Promise<number>((resolve, reject) => {
+    worker.once('exit', resolve);
+    worker.once('error', reject);
+  });
+  const message = new Promise<T>((resolve, reject) => {
+    worker.once('message', resolve);
+    worker.once('error', reject);
+    worker.once('exit', (code) => reject(new Error(`worker exited (code ${code}) without a message`)));
+  });
+  exit.catch(() => {}); // reported through `message` or awaited by the test
+  return { message, exit };
+}
 
 let fsCounter = 0;
 

@@ -172,22 +172,36 @@ export class RelayRemote {
 export class RemoteFollow implements AsyncIterable<Uint8Array> {
   end: ReadEnd | null = null;
   private readonly open: () => Promise<IncomingMessage>;
+  private response: Promise<IncomingMessage> | null = null;
   private started = false;
 
   constructor(open: () => Promise<IncomingMessage>) {
     this.open = open;
   }
 
+  /**
+   * Sends the request if iteration has not yet, and resolves once the server
+   * has opened the file: from then on nothing written to it is missed, even
+   * if the channel is closed before the first chunk arrives.
+   */
+  async ready(): Promise<void> {
+    await this.request();
+  }
+
   async *[Symbol.asyncIterator](): AsyncGenerator<Uint8Array, void, undefined> {
     if (this.started) throw new TypeError('a RemoteFollow can be iterated once');
     this.started = true;
-    const res = await this.open();
+    const res = await this.request();
     try {
       yield* body(res, 'the server');
       this.end = endOf(res);
     } finally {
       if (!res.complete) res.destroy(); // the consumer stopped early: disconnect
     }
+  }
+
+  private request(): Promise<IncomingMessage> {
+    return (this.response ??= this.open());
   }
 }
 

@@ -12,16 +12,23 @@ interface Frame {
 }
 
 test('top of a live channel: one JSON line per update with fill level, rates and drops per buffer', async () => {
-  const r = await runCli(['top', '--run', PRODUCER, 'hostfs:/test-producer', '--count', '3', '--interval', '100'], { RELAYFS_TEST_WRITERS: '2' });
+  // Nothing consumes while top watches, so the writers must not be able to fill a buffer: each writes
+  // 1000 records (about 50 KiB; a buffer holds 256 KiB), and the channel stays open until top is done.
+  const r = await runCli(['top', '--run', PRODUCER, 'hostfs:/test-producer', '--count', '3', '--interval', '100'], {
+    RELAYFS_TEST_WRITERS: '2',
+    RELAYFS_TEST_COUNT: '1000',
+    RELAYFS_TEST_HOLD: '1',
+  });
   assert.equal(r.code, 0, r.stderr);
   const frames = r.stdout.trim().split('\n').map((l) => JSON.parse(l) as Frame);
   assert.equal(frames.length, 3);
   for (const f of frames) {
     assert.equal(f.source, 'hostfs:/test-producer');
+    assert.equal(f.closed, false);
     assert.deepEqual(f.buffers.map((b) => b.name), ['cpu0', 'cpu1']);
     for (const b of f.buffers) {
-      assert.ok(b.fill! >= 0 && b.fill! <= 1);
-      assert.equal(typeof b.written, 'number');
+      assert.ok(b.fill! >= 0 && b.fill! < 1, `fill ${b.fill}`);
+      assert.ok(b.written! >= 0 && b.written! <= 1000, `written ${b.written}`);
       assert.equal(b.lost, 0);
     }
   }

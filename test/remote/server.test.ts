@@ -112,6 +112,7 @@ describe('remote server', { timeout: 60_000 }, () => {
   test('follow streams data as it arrives and ends with the tail once the channel is closed', async () => {
     const { chan, path } = channel(512, 8);
     const follow = remote.follow(path, { latency: 10 });
+    await follow.ready(); // the server has the file open: closing the channel cannot beat the request
     const parser = new MessageParser();
     const reading = (async () => {
       for await (const chunk of follow) parser.push(chunk);
@@ -136,8 +137,11 @@ describe('remote server', { timeout: 60_000 }, () => {
   test('two readers of one file never get the same bytes', async () => {
     const { chan, path } = channel(1024, 16);
     const parsers = [new MessageParser(), new MessageParser()];
-    const readers = parsers.map(async (p) => {
-      for await (const chunk of remote.follow(path, { latency: 5 })) p.push(chunk);
+    const follows = parsers.map(() => remote.follow(path, { latency: 5 }));
+    // Both have the file open before anything is written: a request that arrived after relayClose removed the file would be ENOENT.
+    await Promise.all(follows.map((f) => f.ready()));
+    const readers = parsers.map(async (p, i) => {
+      for await (const chunk of follows[i]!) p.push(chunk);
     });
     let accepted = 0;
     let seq = 0;
