@@ -30,6 +30,13 @@ export {
   klogEnabled,
   klogStats,
   klogAttach,
+  klogSpan,
+  klogBegin,
+  klogEnd,
+  klogCounter,
+  readSpanBegin,
+  readSpanEnd,
+  readCounter,
   registerKlogHandler,
   unregisterKlogHandler,
   decodeRecords,
@@ -45,6 +52,8 @@ export {
   type KlogHandlerOptions,
   type KlogFunctionHandler,
   type TruncatedTail,
+  type SpanArgs,
+  type SpanId,
 } from './klog/index.js';
 export {
   record,

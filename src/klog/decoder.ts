@@ -19,7 +19,9 @@ import {
   KLOG_HEADER_SIZE,
   KLOG_MAGIC,
   KLOG_MAX_PAYLOAD,
+  KLOG_MIN_VERSION,
   KLOG_VERSION,
+  maxTypeOf,
   KlogFormatError,
   typeName,
   type KlogRecord,
@@ -40,7 +42,7 @@ export function checkPartialHeader(bytes: Uint8Array, at: number, available: num
   } else if (available === 1 && bytes[at + H_MAGIC] !== (KLOG_MAGIC & 0xff)) {
     throw badMagic(offset, bytes[at + H_MAGIC]!);
   }
-  if (available >= 3 && bytes[at + H_VERSION] !== KLOG_VERSION) throw badVersion(offset, bytes[at + H_VERSION]!);
+  if (available >= 3 && !knownVersion(bytes[at + H_VERSION]!)) throw badVersion(offset, bytes[at + H_VERSION]!);
 }
 
 function badMagic(offset: number, magic: number): KlogFormatError {
@@ -51,8 +53,12 @@ function badMagic(offset: number, magic: number): KlogFormatError {
   );
 }
 
+function knownVersion(version: number): boolean {
+  return version >= KLOG_MIN_VERSION && version <= KLOG_VERSION;
+}
+
 function badVersion(offset: number, version: number): KlogFormatError {
-  return new KlogFormatError('EKLOG_VERSION', offset, `klog record version ${version} at byte ${offset}; this relayfs reads version ${KLOG_VERSION}`);
+  return new KlogFormatError('EKLOG_VERSION', offset, `klog record version ${version} at byte ${offset}; this relayfs reads versions ${KLOG_MIN_VERSION} to ${KLOG_VERSION}`);
 }
 
 /**
@@ -63,7 +69,11 @@ export function checkHeader(bytes: Uint8Array, at: number, offset: number): numb
   const magic = bytes[at + H_MAGIC]! | (bytes[at + H_MAGIC + 1]! << 8);
   if (magic !== KLOG_MAGIC) throw badMagic(offset, magic);
   const version = bytes[at + H_VERSION]!;
-  if (version !== KLOG_VERSION) throw badVersion(offset, version);
+  if (!knownVersion(version)) throw badVersion(offset, version);
+  const type = bytes[at + H_TYPE]!;
+  if (type < 1 || type > maxTypeOf(version)) {
+    throw new KlogFormatError('EKLOG_BAD_HEADER', offset, `klog record type ${type} at byte ${offset} is not defined in version ${version}: corrupt`);
+  }
   const headerSize = bytes[at + H_HEADER_SIZE]!;
   if (headerSize < KLOG_HEADER_SIZE) {
     throw new KlogFormatError('EKLOG_BAD_HEADER', offset, `klog header size ${headerSize} at byte ${offset} is below ${KLOG_HEADER_SIZE}: corrupt`);

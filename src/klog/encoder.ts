@@ -1,5 +1,6 @@
 /** Writes klog record headers (format.ts) into a caller's buffer. No allocation. */
 import {
+  typeCode,
   H_BUFFER,
   H_FLAGS,
   H_HEADER_SIZE,
@@ -13,8 +14,6 @@ import {
   H_VERSION,
   KLOG_HEADER_SIZE,
   KLOG_MAGIC,
-  KLOG_TYPE_RAW,
-  KLOG_TYPE_TEXT,
   KLOG_VERSION,
   type KlogType,
 } from './format.js';
@@ -69,8 +68,7 @@ export function encodeRecord(fields: Omit<KlogHeaderFields, 'length'>, payload: 
   const body = typeof payload === 'string' ? utf8.encode(payload) : payload;
   const out = new Uint8Array(KLOG_HEADER_SIZE + body.length);
   const view = new DataView(out.buffer);
-  const type = fields.type === 'text' ? KLOG_TYPE_TEXT : KLOG_TYPE_RAW;
-  writeHeader(view, 0, type, body.length, Math.round(fields.timestamp), fields.seq, fields.thread, fields.buffer, fields.flags ?? 0);
+  writeHeader(view, 0, typeCode(fields.type), body.length, Math.round(fields.timestamp), fields.seq, fields.thread, fields.buffer, fields.flags ?? 0);
   out.set(body, KLOG_HEADER_SIZE);
   return out;
 }

@@ -1,14 +1,18 @@
 /**
- * The klog record format, version 1 (docs/klog-format.md). Every record is a
+ * The klog record format, version 2 (docs/klog-format.md). Every record is a
  * fixed 32-byte little-endian header followed by its payload; one record is
- * one relay message, so a record never straddles sub-buffers.
+ * one relay message, so a record never straddles sub-buffers. Version 2 adds
+ * span and counter records; version 1 recordings (text and raw only) still
+ * decode.
  */
 
 /** "KL" read as a little-endian u16: bytes 0x4b 0x4c at the start of every record. */
 export const KLOG_MAGIC = 0x4c4b;
-/** Format version written by this encoder; the decoder reads this version only. */
-export const KLOG_VERSION = 1;
-/** Header bytes of a version 1 record. */
+/** Format version written by this encoder. */
+export const KLOG_VERSION = 2;
+/** Oldest version the decoder reads: version 1 has the same header, text and raw records only. */
+export const KLOG_MIN_VERSION = 1;
+/** Header bytes of a version 1 or 2 record. */
 export const KLOG_HEADER_SIZE = 32;
 
 /** Header field offsets (bytes). */
@@ -27,7 +31,18 @@ export const H_FLAGS = 27; // u8
 
 export const KLOG_TYPE_TEXT = 1;
 export const KLOG_TYPE_RAW = 2;
-export type KlogType = 'text' | 'raw';
+/** Version 2: a span starts (payload: span id, name, JSON arguments). */
+export const KLOG_TYPE_SPAN_BEGIN = 3;
+/** Version 2: a span ends (payload: its id, its name if known, JSON arguments). */
+export const KLOG_TYPE_SPAN_END = 4;
+/** Version 2: a named value at this time (payload: float64 value, name). */
+export const KLOG_TYPE_COUNTER = 5;
+export type KlogType = 'text' | 'raw' | 'span-begin' | 'span-end' | 'counter';
+
+/** Highest record type each version defines (types run from 1 without holes). */
+export function maxTypeOf(version: number): number {
+  return version === 1 ? KLOG_TYPE_RAW : KLOG_TYPE_COUNTER;
+}
 
 /** Flag: the text was cut to fit the largest record (see maxRecordBytes). */
 export const KLOG_FLAG_TRUNCATED = 0x01;
@@ -74,6 +89,14 @@ export class KlogFormatError extends Error {
   }
 }
 
+const TYPE_NAMES: readonly KlogType[] = ['text', 'raw', 'span-begin', 'span-end', 'counter'];
+
+/** The header code of a type name. */
+export function typeCode(type: KlogType): number {
+  return TYPE_NAMES.indexOf(type) + 1;
+}
+
+/** The name of a type the header check accepted. */
 export function typeName(type: number): KlogType {
-  return type === KLOG_TYPE_TEXT ? 'text' : 'raw';
+  return TYPE_NAMES[type - 1]!;
 }

@@ -17,6 +17,7 @@ import { RelayChannel, RelayError, relayWrite } from '../index.js';
 import { klogNow } from './clock.js';
 import { writeHeader } from './encoder.js';
 import { KLOG_FLAG_TRUNCATED, KLOG_HEADER_SIZE, KLOG_NO_BUFFER, KLOG_TYPE_RAW, KLOG_TYPE_TEXT } from './format.js';
+import { encodeStructuredTail } from './structured.js';
 
 const invalidArg = (message: string) => new RelayError('ERELAY_INVALID_ARG', message);
 
@@ -214,6 +215,30 @@ function traceRaw(s: Sink, data: Uint8Array, length: number): void {
       sc.payload.set(length === data.length ? data : data.subarray(0, length));
     }
     write(s, sc, KLOG_TYPE_RAW, length, 0);
+  } finally {
+    release(s, sc);
+  }
+}
+
+/**
+ * A span or counter record (structured.ts has the layout): `head` is the
+ * span id, or the counter value when `type` is a counter. For span.ts, which
+ * makes the one check (klogEnabled) itself.
+ */
+export function emitStructured(type: number, head: number, isValue: boolean, name: string, json: string): void {
+  const s = sink;
+  if (s === null) return;
+  const sc = acquire(s);
+  try {
+    const p = sc.payload;
+    if (isValue) sc.view.setFloat64(KLOG_HEADER_SIZE, head, true);
+    else {
+      sc.view.setUint32(KLOG_HEADER_SIZE, head, true);
+      sc.view.setUint32(KLOG_HEADER_SIZE + 4, 0, true);
+    }
+    const { length, cut } = encodeStructuredTail(p, name, json, utf8);
+    if (cut) stats.truncated++;
+    write(s, sc, type, length, cut ? KLOG_FLAG_TRUNCATED : 0);
   } finally {
     release(s, sc);
   }

@@ -3,7 +3,7 @@
  * and cat. Text lines show time relative to the first record; JSON lines keep
  * the absolute nanosecond timestamp.
  */
-import { recordText, type KlogRecord, type TruncatedTail } from '../klog/index.js';
+import { describeRecord, readCounter, readSpanBegin, readSpanEnd, recordText, type KlogRecord, type TruncatedTail } from '../klog/index.js';
 import type { SequenceEvent } from './sequence.js';
 
 export type LineFormat = 'text' | 'json';
@@ -32,7 +32,7 @@ function textLines(): LineWriter {
   const who = (buffer: number, thread: number) => `b${buffer}/t${thread}`;
   return {
     record(rec) {
-      const body = rec.type === 'text' ? escapeLine(recordText(rec)) : `raw ${rec.length} B ${hex(rec.payload)}`;
+      const body = rec.type === 'raw' ? `raw ${rec.length} B ${hex(rec.payload)}` : escapeLine(describeRecord(rec));
       return `${rel(rec.timestamp)} ${who(rec.buffer, rec.thread)} #${rec.seq} ${body}${rec.truncated ? ' [truncated]' : ''}\n`;
     },
     event(ev) {
@@ -59,7 +59,9 @@ function jsonLines(): LineWriter {
       const line =
         rec.type === 'text'
           ? { kind: 'record', ts: rec.timestamp, buffer: rec.buffer, thread: rec.thread, seq: rec.seq, type: rec.type, text: recordText(rec), truncated: rec.truncated || undefined }
-          : { kind: 'record', ts: rec.timestamp, buffer: rec.buffer, thread: rec.thread, seq: rec.seq, type: rec.type, data: bufferOf(rec).toString('base64') };
+          : rec.type === 'raw'
+            ? { kind: 'record', ts: rec.timestamp, buffer: rec.buffer, thread: rec.thread, seq: rec.seq, type: rec.type, data: bufferOf(rec).toString('base64') }
+            : { kind: 'record', ts: rec.timestamp, buffer: rec.buffer, thread: rec.thread, seq: rec.seq, type: rec.type, ...structured(rec) };
       return JSON.stringify(line) + '\n';
     },
     event(ev) {
@@ -70,6 +72,13 @@ function jsonLines(): LineWriter {
       return JSON.stringify({ kind: 'truncated', file, offset: tail.offset, bytes: tail.bytes }) + '\n';
     },
   };
+}
+
+/** Span and counter fields for JSON lines; arguments stay the JSON text they were recorded as. */
+function structured(rec: KlogRecord): Record<string, unknown> {
+  if (rec.type === 'counter') return { ...readCounter(rec) };
+  const s = rec.type === 'span-begin' ? readSpanBegin(rec) : readSpanEnd(rec);
+  return { id: s.id, name: s.name || undefined, args: s.args || undefined, truncated: rec.truncated || undefined };
 }
 
 function bufferOf(rec: KlogRecord): Buffer {

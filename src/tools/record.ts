@@ -16,7 +16,7 @@
 import { mkdir, open, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { BufferStats } from '../index.js';
-import { KLOG_MAGIC, KLOG_VERSION, KlogFormatError, KlogScanner } from '../klog/index.js';
+import { KLOG_MAGIC, KLOG_MIN_VERSION, KLOG_VERSION, KlogFormatError, KlogScanner } from '../klog/index.js';
 import { summarizeBuffer, totalsOf, writeSidecar, type Sidecar } from './summary.js';
 import type { RelaySource, SourceEntry, SourceFile } from './source.js';
 
@@ -221,7 +221,7 @@ class BufferRecorder {
   private scan(data: Uint8Array): void {
     if (!this.scanner) return;
     if (this.klogMode === 'auto' && this.bytes === 0) {
-      const isKlog = data.length >= 3 && (data[0]! | (data[1]! << 8)) === KLOG_MAGIC && data[2] === KLOG_VERSION;
+      const isKlog = data.length >= 3 && (data[0]! | (data[1]! << 8)) === KLOG_MAGIC && data[2]! >= KLOG_MIN_VERSION && data[2]! <= KLOG_VERSION;
       this.klogMode = isKlog;
       if (!isKlog) {
         this.scanner = null;

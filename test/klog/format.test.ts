@@ -27,7 +27,7 @@ test('the header is the documented 32 little-endian bytes', () => {
   assert.equal(rec.length, KLOG_HEADER_SIZE + 2);
   const v = new DataView(rec.buffer);
   assert.equal(String.fromCharCode(rec[0]!, rec[1]!), 'KL'); // magic
-  assert.equal(rec[2], 1); // version
+  assert.equal(rec[2], 2); // version
   assert.equal(rec[3], 1); // type: text
   assert.equal(v.getUint32(4, true), 2); // payload length
   assert.equal(v.getUint32(8, true), 0x03040506); // timestamp low word
@@ -66,9 +66,9 @@ test('bad magic, unknown version and a cut-short record are typed errors with th
   const bad = concat([good, new TextEncoder().encode('this is not klog data at all, no it is not')]);
   assert.throws(() => [...decodeRecords(bad)], (e: unknown) => e instanceof KlogFormatError && e.code === 'EKLOG_BAD_MAGIC' && e.offset === good.length);
 
-  const v2 = good.slice();
-  v2[2] = 2;
-  assert.throws(() => [...decodeRecords(v2)], (e: unknown) => e instanceof KlogFormatError && e.code === 'EKLOG_VERSION' && /version 2/.test(e.message));
+  const v3 = good.slice();
+  v3[2] = 3;
+  assert.throws(() => [...decodeRecords(v3)], (e: unknown) => e instanceof KlogFormatError && e.code === 'EKLOG_VERSION' && /version 3/.test(e.message));
 
   // Something else that is shorter than a header is still "not klog", not a cut-short record.
   assert.throws(() => new KlogDecoder().push(new TextEncoder().encode('#!/bin/sh')), (e: unknown) => e instanceof KlogFormatError && e.code === 'EKLOG_BAD_MAGIC');
@@ -79,7 +79,7 @@ test('bad magic, unknown version and a cut-short record are typed errors with th
 });
 
 const recordArb = fc.record({
-  type: fc.constantFrom('text' as const, 'raw' as const),
+  type: fc.constantFrom('text' as const, 'raw' as const, 'span-begin' as const, 'span-end' as const, 'counter' as const),
   timestamp: fc.integer({ min: 0, max: Number.MAX_SAFE_INTEGER }),
   seq: fc.integer({ min: 0, max: 0xffffffff }),
   thread: fc.integer({ min: 0, max: 0xffffffff }),
