@@ -9,6 +9,7 @@ import { registerBench } from './bench.js';
 import { registerCat } from './cat.js';
 import { registerDemo } from './demo.js';
 import { reportError } from './errors.js';
+import { registerExport } from './export.js';
 import { registerMerge } from './merge.js';
 import { registerRecord } from './record.js';
 import { registerShip } from './ship.js';
@@ -37,6 +38,7 @@ const program = new Command('relayfs')
 registerDemo(program);
 registerRecord(program);
 registerMerge(program);
+registerExport(program);
 registerCat(program);
 registerTop(program);
 registerShip(program);

@@ -12,3 +12,5 @@ export { SequenceTracker, type SequenceEvent, type WriterSummary } from './seque
 export { lineWriter, type LineFormat, type LineWriter } from './record-lines.js';
 export { SIDECAR_NAME, type Sidecar, type BufferSummary, type BufferDrops, type Totals } from './summary.js';
 export { splitBufferName, type RelaySource, type SourceEntry, type SourceFile, type SourcePoll } from './source.js';
+export { exportChromeTrace, writeChromeTraceFile, type ChromeExportOptions, type ChromeExportProgress, type ChromeExportSummary } from './chrome-trace.js';
+export { readFillSamples, FILL_SAMPLES_NAME, type FillSample } from './fill-samples.js';

@@ -225,6 +225,11 @@ export class LineBatcher {
   private pending = '';
   private readonly out: Writable;
 
+  /** Characters waiting for flush(). */
+  get pendingLength(): number {
+    return this.pending.length;
+  }
+
   constructor(out: Writable) {
     this.out = out;
   }

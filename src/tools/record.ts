@@ -16,7 +16,8 @@
 import { mkdir, open, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { BufferStats } from '../index.js';
-import { KLOG_MAGIC, KLOG_MIN_VERSION, KLOG_VERSION, KlogFormatError, KlogScanner } from '../klog/index.js';
+import { KLOG_MAGIC, KLOG_MIN_VERSION, KLOG_VERSION, KlogFormatError, KlogScanner, klogNow } from '../klog/index.js';
+import { FILL_SAMPLES_NAME, FillSampleWriter } from './fill-samples.js';
 import { summarizeBuffer, totalsOf, writeSidecar, type Sidecar } from './summary.js';
 import type { RelaySource, SourceEntry, SourceFile } from './source.js';
 
@@ -34,6 +35,12 @@ export interface RecordOptions {
   /** Called every progressInterval ms with running counts. */
   onProgress?: (progress: RecordProgress) => void;
   progressInterval?: number;
+  /**
+   * Every this many ms, the fill level of each buffer goes to fill.jsonl
+   * (on the klog clock; the Chrome export draws it as a counter track).
+   * Default 100; false for none. Only sources that know their geometry (live relay files).
+   */
+  fillInterval?: number | false;
 }
 
 export interface BufferProgress {
@@ -91,6 +98,7 @@ export async function record(options: RecordOptions): Promise<Sidecar> {
   await writeSidecar(outDir, sidecar);
 
   const progress = options.onProgress ? startProgress(recorders, started, options.onProgress, options.progressInterval ?? 250) : null;
+  const fill = options.fillInterval === false ? null : await startFillSamples(recorders, outDir, options.fillInterval ?? 100);
   let failure: unknown = null;
   // One buffer's failure (a remote producer gone, a full disk) stops the others,
   // and every loop has ended before the files are closed.
@@ -112,6 +120,7 @@ export async function record(options: RecordOptions): Promise<Sidecar> {
   } finally {
     options.signal?.removeEventListener('abort', onStop);
     progress?.stop();
+    await fill?.stop();
   }
 
   // Final counters are read after the last drain, so records + losses add up.
@@ -269,6 +278,46 @@ function startProgress(recorders: BufferRecorder[], started: number, report: (p:
   const timer = setInterval(() => void tick(), interval);
   timer.unref();
   return { stop: () => clearInterval(timer) };
+}
+
+/**
+ * Fill level: bytes written and neither read nor overwritten, as a fraction
+ * of the buffer (at least the finished sub-buffers waiting to be read).
+ */
+function fillOf(stats: BufferStats, subbufSize: number, nSubbufs: number): number {
+  const unread = stats.bytesWritten - stats.bytesRead - stats.bytesOverwritten;
+  return Math.max(0, Math.min(1, Math.max(unread / (subbufSize * nSubbufs), stats.subbufsReady / nSubbufs)));
+}
+
+async function startFillSamples(recorders: BufferRecorder[], outDir: string, interval: number): Promise<{ stop(): Promise<void> } | null> {
+  if (!(interval > 0) || !recorders.some((r) => r.file.nSubbufs && r.file.subbufSize)) return null;
+  const writer = new FillSampleWriter(await open(join(outDir, FILL_SAMPLES_NAME), 'w'));
+  let running = false;
+  const tick = async (): Promise<void> => {
+    if (running) return;
+    running = true;
+    try {
+      const fill: Record<string, number> = {};
+      for (const r of recorders) {
+        const { subbufSize, nSubbufs } = r.file;
+        if (!subbufSize || !nSubbufs || r.done) continue;
+        const stats = await r.file.stats().catch(() => null);
+        if (stats) fill[r.entry.name] = Math.round(fillOf(stats, subbufSize, nSubbufs) * 10000) / 10000;
+      }
+      if (Object.keys(fill).length > 0) writer.add({ t: klogNow(), fill });
+    } finally {
+      running = false;
+    }
+  };
+  const timer = setInterval(() => void tick(), interval);
+  timer.unref();
+  void tick();
+  return {
+    async stop() {
+      clearInterval(timer);
+      await writer.close();
+    },
+  };
 }
 
 /** Lets timers, messages and signal handlers run. */
