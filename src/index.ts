@@ -34,6 +34,7 @@ export {
   klogBegin,
   klogEnd,
   klogCounter,
+  klogDiagnostics,
   readSpanBegin,
   readSpanEnd,
   readCounter,
@@ -54,6 +55,8 @@ export {
   type TruncatedTail,
   type SpanArgs,
   type SpanId,
+  type KlogDiagnosticsOptions,
+  type KlogAttachOptions,
 } from './klog/index.js';
 export {
   record,

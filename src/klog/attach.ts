@@ -1,12 +1,21 @@
 /**
  * For worker threads: attach a channel opened elsewhere and register it as
- * this thread's klog handler in one call.
+ * this thread's klog handler in one call; with `diagnostics`, also bridge
+ * this thread's diagnostics_channel trace points (channels are per thread).
  */
 import { relayAttach, type ChannelHandle, type RelayCallbacks, type RelayChannel } from '../index.js';
+import { klogDiagnostics, type KlogDiagnosticsOptions } from './diagnostics.js';
 import { registerKlogHandler, type KlogHandlerOptions } from './trace.js';
 
-export async function klogAttach(handle: ChannelHandle, options: KlogHandlerOptions & { callbacks?: RelayCallbacks } = {}): Promise<RelayChannel> {
+export interface KlogAttachOptions extends KlogHandlerOptions {
+  callbacks?: RelayCallbacks;
+  /** true (HTTP server, HTTP client, fetch) or the options of klogDiagnostics. */
+  diagnostics?: boolean | KlogDiagnosticsOptions;
+}
+
+export async function klogAttach(handle: ChannelHandle, options: KlogAttachOptions = {}): Promise<RelayChannel> {
   const chan = await relayAttach(handle, options.callbacks);
   registerKlogHandler(chan, options);
+  if (options.diagnostics) klogDiagnostics(options.diagnostics === true ? {} : options.diagnostics);
   return chan;
 }

@@ -1,6 +1,7 @@
 /** klog: trace helpers, the record format and its decoder. */
 export { klog, klogv, klogRaw, klogEnabled, klogStats, registerKlogHandler, unregisterKlogHandler, type KlogFunctionHandler, type KlogHandlerOptions, type KlogStats } from './trace.js';
-export { klogAttach } from './attach.js';
+export { klogAttach, type KlogAttachOptions } from './attach.js';
+export { klogDiagnostics, type KlogDiagnosticsOptions, type KlogDiagnosticsOff } from './diagnostics.js';
 export { klogSpan, klogBegin, klogEnd, klogCounter, type SpanArgs, type SpanId } from './span.js';
 export { readSpanBegin, readSpanEnd, readCounter, describeRecord, type SpanBegin, type SpanEnd, type CounterSample } from './structured.js';
 export { klogNow } from './clock.js';

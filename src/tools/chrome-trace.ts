@@ -18,6 +18,8 @@
  */
 import { readFileSync, statSync } from 'node:fs';
 import { createWriteStream } from 'node:fs';
+import { rm } from 'node:fs/promises';
+import { once } from 'node:events';
 import { basename, dirname, join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { PassThrough, type Writable } from 'node:stream';
@@ -144,6 +146,7 @@ export async function exportChromeTrace(options: ChromeExportOptions): Promise<C
  * The file is complete (flushed and closed) when this resolves.
  */
 export async function writeChromeTraceFile(inputs: readonly string[], path: string, onProgress?: ChromeExportOptions['onProgress']): Promise<ChromeExportSummary> {
+  for (const input of inputs) inputOf(input); // a bad input fails before the file is made
   const file = createWriteStream(path);
   const out = new PassThrough({ highWaterMark: 1 << 20 });
   const done = path.endsWith('.gz') ? pipeline(out, createGzip(), file) : pipeline(out, file);
@@ -155,6 +158,8 @@ export async function writeChromeTraceFile(inputs: readonly string[], path: stri
   } catch (err) {
     out.destroy(err as Error);
     await done.catch(() => undefined);
+    if (!file.closed) await once(file, 'close');
+    await rm(path, { force: true }); // no half trace left behind
     throw err;
   }
 }

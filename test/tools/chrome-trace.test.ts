@@ -166,6 +166,7 @@ test('export to .json.gz writes the same trace compressed; a missing input is a 
     assert.equal(trace.traceEvents.length, summary.events);
     assert.equal(summary.records, recordsOf(out).length);
     await assert.rejects(writeChromeTraceFile([join(out, 'nope')], join(out, 'x.json')), /nope: no such file or directory/);
+    assert.equal(existsSync(join(out, 'x.json')), false, 'no half trace left behind');
   } finally {
     rmSync(out, { recursive: true, force: true });
   }
