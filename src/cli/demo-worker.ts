@@ -1,11 +1,12 @@
 /**
- * A demo writer thread: traces with klog at full speed (text records and
- * every 16th a raw one) until the main thread sets the stop word, then
- * reports how many records it made.
+ * A demo writer thread: handles made-up requests at full speed, each one a
+ * klog span with a text record, a nested span around a raw record and a
+ * counter, until the main thread sets the stop word; then reports how many
+ * records it made.
  */
 import { parentPort, threadId, workerData } from 'node:worker_threads';
 import type { ChannelHandle } from '../index.js';
-import { klog, klogAttach, klogRaw, klogStats } from '../klog/index.js';
+import { klog, klogAttach, klogCounter, klogRaw, klogSpan, klogStats } from '../klog/index.js';
 
 export interface DemoWorkerData {
   kind: 'relayfs-demo';
@@ -31,18 +32,21 @@ async function main(data: DemoWorkerData): Promise<void> {
   const raw = new Uint8Array(24);
   const view = new DataView(raw.buffer);
   let i = 0;
+  const store = () => {
+    view.setUint32(0, i, true);
+    view.setFloat64(8, performance.now(), true);
+    klogRaw(raw);
+  };
+  // One request: 7 records (span begin, text, nested span begin, raw, its end, counter, end).
+  const handle = () => {
+    klog('worker %d request %d %s status=%d', data.id, i, PATHS[i & 3], 200);
+    klogSpan('store', store);
+    klogCounter('requests handled', i + 1);
+  };
   // The first batch goes before "ready", so every worker has traced by the time the clock starts.
   do {
-    for (let j = 0; j < 32; j++, i++) {
-      if ((i & 15) === 15) {
-        view.setUint32(0, i, true);
-        view.setFloat64(8, performance.now(), true);
-        klogRaw(raw);
-      } else {
-        klog('worker %d request %d %s status=%d', data.id, i, PATHS[i & 3], 200);
-      }
-    }
-    if (i === 32) parentPort!.postMessage({ type: 'ready', id: data.id });
+    for (let j = 0; j < 8; j++, i++) klogSpan('request', { path: PATHS[i & 3] }, handle);
+    if (i === 8) parentPort!.postMessage({ type: 'ready', id: data.id });
   } while (Atomics.load(data.stop, 0) === 0);
   const result: DemoWorkerResult = { type: 'done', id: data.id, threadId, cpu: chan.own?.cpu ?? -1, stats: klogStats() };
   parentPort!.postMessage(result);

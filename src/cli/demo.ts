@@ -3,7 +3,8 @@
  * channel, the main thread records it to disk with a live view, and at the
  * end every buffer is checked: klog calls made = records recorded + records
  * dropped (by the channel's own counters), with each record's sequence
- * number read back from disk to show which ones were lost.
+ * number read back from disk to show which ones were lost. It ends by
+ * writing the Chrome trace of the recording (spans, counters, losses, fill).
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
@@ -11,11 +12,11 @@ import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import type { Command } from 'commander';
 import { relayClose, relayOpen, hostfs, hostfsCallbacks } from '../index.js';
-import { DEFAULT_LATENCY_MS, DiskSource, HostfsSource, KlogReader, record, type BufferSummary, type Sidecar } from '../tools/index.js';
+import { DEFAULT_LATENCY_MS, DiskSource, HostfsSource, KlogReader, record, writeChromeTraceFile, type BufferSummary, type ChromeExportSummary, type Sidecar } from '../tools/index.js';
 import { action } from './action.js';
 import type { DemoWorkerData, DemoWorkerResult } from './demo-worker.js';
 import { CliError } from './errors.js';
-import { bytes, count, table } from './format.js';
+import { bar, bytes, count, table } from './format.js';
 import { LiveView, recordFrame } from './live-view.js';
 import { positiveInt, positiveNumber, size } from './options.js';
 import { createProgress } from './progress.js';
@@ -30,6 +31,8 @@ interface DemoFlags {
   subbufs: number;
   latency: number;
   json?: boolean;
+  /** Where the Chrome trace goes; false with --no-trace. */
+  trace: string | boolean;
 }
 
 export interface BufferCheck {
@@ -61,6 +64,8 @@ export function registerDemo(program: Command): void {
     .option('--subbufs <n>', 'sub-buffers per buffer', positiveInt, 16)
     .option('--latency <ms>', 'recording latency bound', positiveNumber, DEFAULT_LATENCY_MS)
     .option('--json', 'no live view; print the result as JSON')
+    .option('--trace <file>', 'write the Chrome trace here (default: trace.json.gz in --out, else relayfs-demo-trace.json.gz in the temp directory)')
+    .option('--no-trace', 'no Chrome trace at the end')
     .addHelpText('after', '\nExit status 0 when every buffer adds up, 1 otherwise. Ctrl-C ends the tracing early.')
     .action(action('demo', runDemo));
 }
@@ -112,10 +117,11 @@ async function runDemo(flags: DemoFlags): Promise<number> {
 
     const checks = await verify(sidecar, done, outDir);
     const ok = checks.every((c) => c.ok);
+    const trace = flags.trace === false ? null : await exportTrace(outDir, tracePath(flags, outDir), flags);
     if (flags.json) {
-      process.stdout.write(JSON.stringify({ ok, workers: flags.workers, elapsedMs, latencyMs: flags.latency, outDir, kept: keep, checks, totals: sidecar.totals }, null, 2) + '\n');
+      process.stdout.write(JSON.stringify({ ok, workers: flags.workers, elapsedMs, latencyMs: flags.latency, outDir, kept: keep, checks, totals: sidecar.totals, trace }, null, 2) + '\n');
     } else {
-      process.stdout.write(report(flags, elapsedMs, outDir, keep, checks, sidecar));
+      process.stdout.write(report(flags, elapsedMs, outDir, keep, checks, sidecar) + (trace ? traceLines(trace) : ''));
     }
     return ok ? 0 : 1;
   } finally {
@@ -126,6 +132,38 @@ async function runDemo(flags: DemoFlags): Promise<number> {
     unlisten();
     if (!keep) rmSync(outDir, { recursive: true, force: true });
   }
+}
+
+function tracePath(flags: DemoFlags, outDir: string): string {
+  if (typeof flags.trace === 'string') return flags.trace;
+  return flags.out !== undefined ? join(outDir, 'trace.json.gz') : join(tmpdir(), 'relayfs-demo-trace.json.gz');
+}
+
+interface TraceResult {
+  file: string;
+  events: number;
+  records: number;
+  spans: number;
+}
+
+/** The recording as a Chrome trace, with a progress bar on a terminal. */
+async function exportTrace(outDir: string, file: string, flags: DemoFlags): Promise<TraceResult> {
+  const progress = createProgress(flags);
+  const s: ChromeExportSummary = await writeChromeTraceFile(
+    [outDir],
+    file,
+    progress.live ? (p) => progress.update(`writing the Chrome trace ${bar(p.totalBytes ? p.bytes / p.totalBytes : 0)} ${count(p.events)} events`) : undefined,
+  );
+  progress.done();
+  return { file, events: s.events, records: s.records, spans: s.spans };
+}
+
+function traceLines(t: TraceResult): string {
+  return [
+    `trace: ${t.file} (${count(t.records)} records: ${count(t.spans)} spans, ${count(t.events)} events)`,
+    '  open it at https://ui.perfetto.dev (Open trace file), in chrome://tracing (Load),',
+    '  or in the Chrome DevTools Performance panel (Load profile); or: relayfs export DIR -o FILE',
+  ].join('\n') + '\n';
 }
 
 function workerResult(w: Worker, id: number, ready: () => void): Promise<DemoWorkerResult> {
