@@ -61,6 +61,8 @@ export {
 export {
   record,
   merge,
+  exportChromeTrace,
+  writeChromeTraceFile,
   openFlightRecorder,
   FlightRecorder,
   openSource,
@@ -73,6 +75,8 @@ export {
   type RecordProgress,
   type MergeOptions,
   type MergeSummary,
+  type ChromeExportOptions,
+  type ChromeExportSummary,
   type FlightRecorderOptions,
   type DumpResult,
   type Sidecar,
