@@ -1,19 +1,38 @@
-// A minimal single-producer single-consumer ring of length-prefixed records in shared
-// memory: the yardstick a relay buffer should match. One producer thread calls write()
-// and end(); one consumer thread calls next() and release(). Nothing else is shared.
+// A single-producer single-consumer ring of length-prefixed records in shared memory: the
+// yardstick a relay buffer should match. One producer thread calls write() (lossless: waits
+// while the ring is full) or tryWrite() (drops when full) and end(); one consumer thread
+// calls next() and release(). Nothing else is shared.
 //
 // Layout: control words, then `capacity` bytes of data (a power of two).
 // A record is a 4-byte length and the payload, padded to 4 bytes. Records never wrap:
 // when one does not fit before the end of the data, a WRAP marker sends the reader back to 0.
 // HEAD and TAIL count bytes modulo 2^32; `head - tail` is the space in use.
+//
+// Hand-over, in both directions a store-then-load pair (sequentially consistent Atomics):
+//  - the producer stores HEAD after every record; the consumer, when it finds nothing new,
+//    spins briefly, then sets C_SLEEP and sleeps on HEAD. The producer looks at C_SLEEP only
+//    when HEAD crosses a 256 KiB boundary (and at end()), so a sleeping consumer is woken
+//    with a batch to read and the producer pays one load per 256 KiB, not per message.
+//  - the consumer stores TAIL every 64 KiB it releases and before it sleeps; a lossless
+//    producer that finds the ring full spins, then sets P_SLEEP and sleeps on TAIL; the
+//    consumer, after storing TAIL, wakes it if P_SLEEP is set.
+// Both waits are untimed (see docs/performance.md, "The yardstick", for the lost wake-up
+// that an earlier version capped with a 1 ms timeout).
 
 const HEAD = 0; // written by the producer
 const TAIL = 16; // written by the consumer; 64 bytes apart so the two sides do not share a cache line
-const WAITING = 32; // 1 while the consumer sleeps (or is about to) in Atomics.wait
-const CONTROL_BYTES = 192;
+const C_SLEEP = 32; // 1 while the consumer sleeps (or is about to) on HEAD
+const P_SLEEP = 48; // 1 while the producer sleeps (or is about to) on TAIL
+const CONTROL_BYTES = 256;
 const WRAP = -1; // length value: skip to the start of the data
 const END = -2; // length value: the producer has finished
-const SPINS = 200; // polls before the consumer sleeps: a futex wake costs microseconds
+const WAKE_SHIFT = 18; // the producer checks for a sleeping consumer every 2^18 B = 256 KiB
+const RELEASE_BYTES = 64 * 1024; // the consumer publishes TAIL every 64 KiB
+const SPINS = 256; // polls before sleeping: a futex wake-up costs microseconds
+const SMALL_COPY = 48; // a byte loop beats TypedArray.set's fixed cost below this
+
+const pause: () => void =
+  typeof (Atomics as { pause?: () => void }).pause === 'function' ? (Atomics as unknown as { pause: () => void }).pause : () => {};
 
 export class ReferenceRing {
   static allocate(capacity: number): SharedArrayBuffer {
@@ -25,12 +44,15 @@ export class ReferenceRing {
   readonly bytes: Uint8Array;
   /** Length of the record last returned by next(). */
   length = 0;
+  /** Producer: messages tryWrite() dropped because the ring was full. */
+  dropped = 0;
   private readonly ctrl: Int32Array;
   private readonly words: Int32Array;
   private readonly capacity: number;
   private head = 0; // producer: where the next record goes
   private tailSeen = 0; // producer: last TAIL read, so it reads TAIL only when it looks full
   private tail = 0; // consumer: start of the current record
+  private tailPublished = 0; // consumer: last TAIL stored
   private headSeen = 0; // consumer: last HEAD read
   private recordBytes = 0; // consumer: size of the current record
 
@@ -41,18 +63,30 @@ export class ReferenceRing {
     this.capacity = this.bytes.length;
   }
 
-  /** Producer: copy one message in, waiting while the ring is full. */
+  /** Producer, lossless: copy one message in, waiting while the ring is full. */
   write(src: Uint8Array): void {
-    const pos = this.place(4 + ((src.length + 3) & ~3));
-    this.words[pos >> 2] = src.length;
-    this.bytes.set(src, pos + 4);
-    this.publish();
+    const size = 4 + ((src.length + 3) & ~3);
+    while (!this.hasRoom(size)) this.waitForRoom(size);
+    this.put(src, size);
   }
 
-  /** Producer: tell the consumer no more records follow. */
+  /** Producer, dropping: copy one message in, or count it dropped and return false when the ring is full. */
+  tryWrite(src: Uint8Array): boolean {
+    const size = 4 + ((src.length + 3) & ~3);
+    if (!this.hasRoom(size)) {
+      this.dropped++;
+      return false;
+    }
+    this.put(src, size);
+    return true;
+  }
+
+  /** Producer: tell the consumer no more records follow (waits for room for the marker). */
   end(): void {
+    while (!this.hasRoom(4)) this.waitForRoom(4);
     this.words[this.place(4) >> 2] = END;
-    this.publish();
+    Atomics.store(this.ctrl, HEAD, this.head);
+    this.wakeConsumer();
   }
 
   /** Consumer: offset in `bytes` of the next payload (its length in `length`), or -1 after end(). */
@@ -60,12 +94,15 @@ export class ReferenceRing {
     for (;;) {
       if (this.tail === this.headSeen) this.waitForData();
       const pos = this.tail & (this.capacity - 1);
-      const len = this.words[pos >> 2];
+      const len = this.words[pos >> 2]!;
       if (len === WRAP) {
-        this.advance(this.capacity - pos);
+        this.tail = (this.tail + this.capacity - pos) | 0;
         continue;
       }
-      if (len === END) return -1;
+      if (len === END) {
+        this.publishTail();
+        return -1;
+      }
       this.length = len;
       this.recordBytes = 4 + ((len + 3) & ~3);
       return pos + 4;
@@ -74,51 +111,95 @@ export class ReferenceRing {
 
   /** Consumer: hand the record returned by next() back to the producer. */
   release(): void {
-    this.advance(this.recordBytes);
+    this.tail = (this.tail + this.recordBytes) | 0;
+    if (((this.tail - this.tailPublished) | 0) >= RELEASE_BYTES) this.publishTail();
   }
 
-  // Reserves `size` bytes (plus a WRAP marker if needed) and returns where the record starts.
-  private place(size: number): number {
+  // ------------------------------------------------------------------ producer
+
+  // Room for `size` bytes, plus the skip to the start if the record would not fit before the end.
+  private hasRoom(size: number): boolean {
     if (size > this.capacity / 2) throw new RangeError('record larger than half the ring');
-    let pos = this.head & (this.capacity - 1);
-    const skip = pos + size > this.capacity ? this.capacity - pos : 0;
-    for (let spins = 0; this.capacity - ((this.head - this.tailSeen) | 0) < skip + size; spins++) {
-      this.tailSeen = Atomics.load(this.ctrl, TAIL);
-      // Full: spin, then yield briefly. The consumer never signals space, so this is a timed nap.
-      if (spins > SPINS) Atomics.wait(this.ctrl, TAIL, this.tailSeen, 0.05);
+    const pos = this.head & (this.capacity - 1);
+    const need = pos + size > this.capacity ? this.capacity - pos + size : size;
+    if (this.capacity - ((this.head - this.tailSeen) | 0) >= need) return true;
+    this.tailSeen = Atomics.load(this.ctrl, TAIL);
+    return this.capacity - ((this.head - this.tailSeen) | 0) >= need;
+  }
+
+  private put(src: Uint8Array, size: number): void {
+    const prev = this.head;
+    const pos = this.place(size);
+    const len = src.length;
+    this.words[pos >> 2] = len;
+    const at = pos + 4;
+    if (len <= SMALL_COPY) {
+      const bytes = this.bytes;
+      for (let i = 0; i < len; i++) bytes[at + i] = src[i]!;
+    } else {
+      this.bytes.set(src, at);
     }
-    if (skip !== 0) {
+    Atomics.store(this.ctrl, HEAD, this.head);
+    if ((prev >>> WAKE_SHIFT) !== (this.head >>> WAKE_SHIFT)) this.wakeConsumer();
+  }
+
+  // Advances head over the record (and a WRAP marker if needed); returns where the record starts.
+  private place(size: number): number {
+    let pos = this.head & (this.capacity - 1);
+    if (pos + size > this.capacity) {
       this.words[pos >> 2] = WRAP;
-      this.head = (this.head + skip) | 0;
+      this.head = (this.head + this.capacity - pos) | 0;
       pos = 0;
     }
-    this.head = (this.head + size) | 0; // published by publish(), after the payload is written
+    this.head = (this.head + size) | 0; // published by the caller, after the payload is written
     return pos;
   }
 
-  private publish(): void {
-    Atomics.store(this.ctrl, HEAD, this.head);
-    // Sequentially consistent store-then-load pairs with the consumer's store of WAITING
-    // then wait on HEAD: either we see WAITING = 1, or the consumer sees the new HEAD.
-    // Clearing the flag makes it one wake-up per sleep, not one per message until it wakes.
-    if (Atomics.load(this.ctrl, WAITING) !== 0 && Atomics.exchange(this.ctrl, WAITING, 0) !== 0) {
+  private wakeConsumer(): void {
+    // Clearing the flag makes it one wake-up per sleep, not one per boundary until it wakes.
+    if (Atomics.load(this.ctrl, C_SLEEP) !== 0 && Atomics.exchange(this.ctrl, C_SLEEP, 0) !== 0) {
       Atomics.notify(this.ctrl, HEAD);
     }
   }
 
-  private advance(n: number): void {
-    this.tail = (this.tail + n) | 0;
+  private waitForRoom(size: number): void {
+    for (let spins = 0; spins < SPINS; spins++) {
+      pause();
+      if (this.hasRoom(size)) return;
+    }
+    Atomics.store(this.ctrl, P_SLEEP, 1);
+    // Re-check after announcing the sleep: a TAIL stored before our flag was seen would not wake us.
+    if (this.hasRoom(size)) {
+      Atomics.store(this.ctrl, P_SLEEP, 0);
+      return;
+    }
+    Atomics.wait(this.ctrl, TAIL, this.tailSeen);
+    Atomics.store(this.ctrl, P_SLEEP, 0);
+  }
+
+  // ------------------------------------------------------------------ consumer
+
+  private publishTail(): void {
+    this.tailPublished = this.tail;
     Atomics.store(this.ctrl, TAIL, this.tail);
+    if (Atomics.load(this.ctrl, P_SLEEP) !== 0 && Atomics.exchange(this.ctrl, P_SLEEP, 0) !== 0) {
+      Atomics.notify(this.ctrl, TAIL);
+    }
   }
 
   private waitForData(): void {
-    for (let spins = 0; (this.headSeen = Atomics.load(this.ctrl, HEAD)) === this.tail; spins++) {
-      if (spins < SPINS) continue;
-      Atomics.store(this.ctrl, WAITING, 1);
-      // Returns at once if HEAD already moved. Timed: about 1 run in 10 hung for good
-      // without it (a lost wake-up not yet understood); a 1 ms bound caps what one costs.
-      Atomics.wait(this.ctrl, HEAD, this.tail, 1);
-      Atomics.store(this.ctrl, WAITING, 0);
+    for (let spins = 0; spins < SPINS; spins++) {
+      if ((this.headSeen = Atomics.load(this.ctrl, HEAD)) !== this.tail) return;
+      pause();
     }
+    // About to sleep: give the producer everything released so far.
+    if (this.tail !== this.tailPublished) this.publishTail();
+    for (;;) {
+      Atomics.store(this.ctrl, C_SLEEP, 1);
+      if ((this.headSeen = Atomics.load(this.ctrl, HEAD)) !== this.tail) break;
+      Atomics.wait(this.ctrl, HEAD, this.tail);
+      if ((this.headSeen = Atomics.load(this.ctrl, HEAD)) !== this.tail) break;
+    }
+    Atomics.store(this.ctrl, C_SLEEP, 0);
   }
 }

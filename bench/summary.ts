@@ -61,7 +61,8 @@ export interface VersusRow {
   /** caseName's median messages (calls)/s ÷ versus's; null if either failed. */
   ratio: number | null;
   /** The target: the ratio should be at least this. */
-  atLeast: number;
+  /** The target, or null when the ratio is only reported. */
+  atLeast: number | null;
 }
 
 export interface BenchReport {
@@ -176,7 +177,7 @@ function versus(selected: readonly BenchCase[], cases: CaseReport[]): VersusRow[
       const other = base.results.find((r) => r.size === size);
       if (!other) return [];
       const b = other.messagesPerSecond;
-      return [{ caseName: name, versus: base.name, size, ratio: a && b ? a.median / b.median : null, atLeast: v.atLeast }];
+      return [{ caseName: name, versus: base.name, size, ratio: a && b ? a.median / b.median : null, atLeast: v.atLeast ?? null }];
     });
   });
 }

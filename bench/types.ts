@@ -2,7 +2,8 @@
 
 /** Families decide how a case is compared: the subject family is divided by the others. */
 /** 'scaling' cases (several writer threads) are reported but never in the one-writer ratios. */
-export type Family = 'copy-limit' | 'reference' | 'peer' | 'relayfs' | 'scaling' | 'klog';
+/** 'first-lap' cases write into memory never touched before; they are reported, never a baseline. */
+export type Family = 'copy-limit' | 'reference' | 'peer' | 'relayfs' | 'scaling' | 'klog' | 'first-lap';
 
 /** How long one measurement lasts. The producer stops at whichever limit comes first. */
 export interface RunOptions {
@@ -38,8 +39,9 @@ export interface BenchCase {
   /**
    * Also report this case's median ÷ that of case `name` at each size both ran, against a target
    * (klog-off ÷ empty-call: at least 0.5, a disabled trace point costs at most two empty calls).
+   * Without atLeast the ratio is reported with no target.
    */
-  versus?: { name: string; atLeast: number };
+  versus?: { name: string; atLeast?: number };
   run(size: number, opts: RunOptions): Promise<RunResult>;
 }
 
