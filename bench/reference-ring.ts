@@ -8,14 +8,17 @@
 // when one does not fit before the end of the data, a WRAP marker sends the reader back to 0.
 // HEAD and TAIL count bytes modulo 2^32; `head - tail` is the space in use.
 //
-// Hand-over, in both directions a store-then-load pair (sequentially consistent Atomics):
-//  - the producer stores HEAD after every record; the consumer, when it finds nothing new,
-//    spins briefly, then sets C_SLEEP and sleeps on HEAD. The producer looks at C_SLEEP only
-//    when HEAD crosses a 256 KiB boundary (and at end()), so a sleeping consumer is woken
-//    with a batch to read and the producer pays one load per 256 KiB, not per message.
-//  - the consumer stores TAIL every 64 KiB it releases and before it sleeps; a lossless
-//    producer that finds the ring full spins, then sets P_SLEEP and sleeps on TAIL; the
-//    consumer, after storing TAIL, wakes it if P_SLEEP is set.
+// Hand-over, in both directions a store-then-load pair (sequentially consistent Atomics),
+// batched so that a busy pair of threads rarely sleeps and a sleeping one is woken with a
+// quarter of the ring to work on (one futex wake-up per MiB, not per record):
+//  - the producer stores HEAD after every record. The consumer, when it finds nothing new,
+//    spins briefly, publishes its tail, sets C_SLEEP and sleeps on HEAD. The producer looks
+//    at C_SLEEP only when HEAD crosses a 256 KiB boundary, and wakes the consumer once a
+//    quarter of the ring is pending (or when the ring is full, or at end()).
+//  - the consumer stores TAIL every 64 KiB it releases and before it sleeps. A lossless
+//    producer that finds the ring full spins, then asks (P_WANT) to be woken once a quarter
+//    of the ring is free, sets P_SLEEP and sleeps on TAIL; the consumer wakes it when its
+//    tail passes P_WANT, or before it sleeps itself.
 // Both waits are untimed (see docs/performance.md, "The yardstick", for the lost wake-up
 // that an earlier version capped with a 1 ms timeout).
 
@@ -23,6 +26,7 @@ const HEAD = 0; // written by the producer
 const TAIL = 16; // written by the consumer; 64 bytes apart so the two sides do not share a cache line
 const C_SLEEP = 32; // 1 while the consumer sleeps (or is about to) on HEAD
 const P_SLEEP = 48; // 1 while the producer sleeps (or is about to) on TAIL
+const P_WANT = 49; // the TAIL value the sleeping producer wants to be woken at
 const CONTROL_BYTES = 256;
 const WRAP = -1; // length value: skip to the start of the data
 const END = -2; // length value: the producer has finished
@@ -86,7 +90,7 @@ export class ReferenceRing {
     while (!this.hasRoom(4)) this.waitForRoom(4);
     this.words[this.place(4) >> 2] = END;
     Atomics.store(this.ctrl, HEAD, this.head);
-    this.wakeConsumer();
+    this.wakeConsumerNow();
   }
 
   /** Consumer: offset in `bytes` of the next payload (its length in `length`), or -1 after end(). */
@@ -155,7 +159,14 @@ export class ReferenceRing {
     return pos;
   }
 
+  // At a 256 KiB boundary: wake a sleeping consumer once a quarter of the ring is pending.
   private wakeConsumer(): void {
+    if (Atomics.load(this.ctrl, C_SLEEP) === 0) return;
+    if (((this.head - Atomics.load(this.ctrl, TAIL)) | 0) < this.capacity / 4) return;
+    this.wakeConsumerNow();
+  }
+
+  private wakeConsumerNow(): void {
     // Clearing the flag makes it one wake-up per sleep, not one per boundary until it wakes.
     if (Atomics.load(this.ctrl, C_SLEEP) !== 0 && Atomics.exchange(this.ctrl, C_SLEEP, 0) !== 0) {
       Atomics.notify(this.ctrl, HEAD);
@@ -167,14 +178,19 @@ export class ReferenceRing {
       pause();
       if (this.hasRoom(size)) return;
     }
+    const want = (this.tailSeen + this.capacity / 4) | 0;
+    Atomics.store(this.ctrl, P_WANT, want);
     Atomics.store(this.ctrl, P_SLEEP, 1);
-    // Re-check after announcing the sleep: a TAIL stored before our flag was seen would not wake us.
-    if (this.hasRoom(size)) {
-      Atomics.store(this.ctrl, P_SLEEP, 0);
-      return;
+    this.wakeConsumerNow(); // full: the consumer must run (it may be asleep below the quarter)
+    // Sleep until the consumer's tail passes `want`, or it empties the ring. Checked after
+    // P_SLEEP is set: a TAIL stored before the consumer could see the flag is seen here.
+    for (;;) {
+      const tail = Atomics.load(this.ctrl, TAIL);
+      if (((tail - want) | 0) >= 0 || tail === this.head) break;
+      Atomics.wait(this.ctrl, TAIL, tail);
     }
-    Atomics.wait(this.ctrl, TAIL, this.tailSeen);
     Atomics.store(this.ctrl, P_SLEEP, 0);
+    this.tailSeen = Atomics.load(this.ctrl, TAIL);
   }
 
   // ------------------------------------------------------------------ consumer
@@ -182,9 +198,10 @@ export class ReferenceRing {
   private publishTail(): void {
     this.tailPublished = this.tail;
     Atomics.store(this.ctrl, TAIL, this.tail);
-    if (Atomics.load(this.ctrl, P_SLEEP) !== 0 && Atomics.exchange(this.ctrl, P_SLEEP, 0) !== 0) {
-      Atomics.notify(this.ctrl, TAIL);
-    }
+    if (Atomics.load(this.ctrl, P_SLEEP) === 0) return;
+    // Wake the producer once it has the room it asked for, or when the ring is empty (we are about to sleep).
+    const due = ((this.tail - Atomics.load(this.ctrl, P_WANT)) | 0) >= 0 || this.tail === Atomics.load(this.ctrl, HEAD);
+    if (due && Atomics.exchange(this.ctrl, P_SLEEP, 0) !== 0) Atomics.notify(this.ctrl, TAIL);
   }
 
   private waitForData(): void {

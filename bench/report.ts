@@ -1,6 +1,7 @@
 // The human-readable report: one table per message size, then the ratios.
 import { gb, rate, ratio, sizeLabel, table } from './format.js';
 import type { BenchReport } from './summary.js';
+import type { RunResult } from './types.js';
 
 export function renderText(r: BenchReport): string {
   const { environment: e, settings: s } = r;
@@ -9,7 +10,7 @@ export function renderText(r: BenchReport): string {
     `${s.mode} mode: ${s.runs} run(s) of ${s.durationMs} ms per case and size, interleaved; median [min – max]`,
   ];
   for (const size of s.sizes) {
-    const rows = [['case', 'family', 'msg/s', '[min – max]', 'GB/s', '[min – max]']];
+    const rows = [['case', 'family', 'msg/s', '[min – max]', 'GB/s', '[min – max]', 'dropped']];
     for (const c of r.cases) {
       const x = c.results.find((res) => res.size === size);
       if (!x) continue;
@@ -17,8 +18,8 @@ export function renderText(r: BenchReport): string {
       const g = x.gigabytesPerSecond;
       rows.push(
         m && g
-          ? [c.name, c.family, rate(m.median), `[${rate(m.min)} – ${rate(m.max)}]`, gb(g.median), `[${gb(g.min)} – ${gb(g.max)}]`]
-          : [c.name, c.family, 'FAILED', x.failure ?? '', '', ''],
+          ? [c.name, c.family, rate(m.median), `[${rate(m.min)} – ${rate(m.max)}]`, gb(g.median), `[${gb(g.min)} – ${gb(g.max)}]`, dropped(x.runs)]
+          : [c.name, c.family, 'FAILED', x.failure ?? '', '', '', ''],
       );
     }
     out.push('', `${sizeLabel(size)} messages`, indent(table(rows)));
@@ -58,6 +59,15 @@ function renderVersus(r: BenchReport): string {
     v.atLeast === null ? '—' : `≥ ${ratio(v.atLeast)} ${v.ratio === null ? '' : v.ratio >= v.atLeast ? 'met' : 'MISSED'}`,
   ])];
   return `${head}\n${indent(table(rows))}`;
+}
+
+/** Median share of messages dropped (counted by the transport) over the runs, or '' when none was. */
+function dropped(runs: RunResult[]): string {
+  if (runs.every((r) => !r.dropped)) return '';
+  const shares = runs.map((r) => (r.dropped ?? 0) / ((r.dropped ?? 0) + r.messages)).sort((a, b) => a - b);
+  const mid = shares.length >> 1;
+  const median = shares.length % 2 ? shares[mid]! : (shares[mid - 1]! + shares[mid]!) / 2;
+  return `${(median * 100).toFixed(median < 0.1 ? 2 : 1)} %`;
 }
 
 function indent(s: string): string {

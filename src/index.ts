@@ -4,13 +4,15 @@
  * pure core (buffer/, channel/).
  */
 import { availableParallelism } from 'node:os';
-import { threadId } from 'node:worker_threads';
-import { setWriterIdentity } from './buffer/index.js';
+import { isMainThread, threadId } from 'node:worker_threads';
+import { setWriterIdentity, setWriterMayBlock } from './buffer/index.js';
 import { setDefaultBufferCount } from './channel/api.js';
 import { recoverWriter } from './channel/channel.js';
 
 setDefaultBufferCount(availableParallelism());
 setWriterIdentity(threadId + 1);
+// Blocking mode never stalls the main thread's event loop: there a full buffer drops and counts.
+setWriterMayBlock(!isMainThread);
 // A worker terminated while it held a buffer lock (inside a switch) would
 // leave that buffer locked: release it when the worker exits.
 process.on('worker', (worker) => {

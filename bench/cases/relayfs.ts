@@ -9,18 +9,35 @@ const worker = new URL('./relayfs-worker.js', import.meta.url);
 const SUBBUF = 256 * 1024;
 let fsCount = 0;
 
-function relayfsCase(name: string, description: string, write: WritePath, read: ReadPath, overwrite = false, writers = 1): BenchCase {
+/** Blocking mode's timeout in the lossless cases: long enough never to expire while a reader runs. */
+const BLOCKING_MS = 10_000;
+
+interface Extra {
+  overwrite?: boolean;
+  writers?: number;
+  /** Blocking (lossless) mode. */
+  lossless?: boolean;
+  /** Reported ÷ this case, against a target (≥ 1.0× the lossless reference ring). */
+  versus?: string;
+}
+
+function relayfsCase(name: string, description: string, write: WritePath, read: ReadPath, extra: Extra = {}): BenchCase {
+  const { overwrite = false, writers = 1, lossless = false } = extra;
   return {
     name,
     family: writers > 1 ? 'scaling' : 'relayfs',
     description,
     sizes: SIZES,
+    versus: extra.versus ? { name: extra.versus, atLeast: 1 } : undefined,
     async run(size, opts): Promise<RunResult> {
       const fs = HostFs.get(`bench-${process.pid}-${fsCount++}`);
       const callbacks = overwrite
         ? { ...hostfsCallbacks(fs), subbufStart: () => 1, module: new URL('./relayfs-overwrite.js', import.meta.url).href }
         : hostfsCallbacks(fs);
-      const chan = relayOpen('cpu', null, SUBBUF, RING_BYTES / SUBBUF, callbacks, undefined, { buffers: writers });
+      const chan = relayOpen('cpu', null, SUBBUF, RING_BYTES / SUBBUF, callbacks, undefined, {
+        buffers: writers,
+        blockingTimeoutMs: lossless ? BLOCKING_MS : undefined,
+      });
       try {
         const data = { handle: chan.handle(), entries: fs.files(), done: new SharedArrayBuffer(4), write, read, overwrite };
         const producers = Array.from({ length: writers }, () => ({ url: worker, data }));
@@ -33,10 +50,12 @@ function relayfsCase(name: string, description: string, write: WritePath, read: 
 }
 
 export const relayfsCases: readonly BenchCase[] = [
-  relayfsCase('relayfs-write+read', 'relayWrite; consumer read() (copy out, consume)', 'write', 'read'),
-  relayfsCase('relayfs-lean+read', '__relayWrite (no checks); consumer read()', 'lean', 'read'),
-  relayfsCase('relayfs-reserve+read', 'relayReserveOffset, message built in place; consumer read()', 'reserve', 'read'),
-  relayfsCase('relayfs-write+mmap', 'relayWrite; consumer mmap + relaySubbufsConsumed (zero-copy)', 'write', 'mmap'),
-  relayfsCase('relayfs-2writers+read', 'two writer threads, a buffer each, relayWrite; one consumer read()s both', 'write', 'read', false, 2),
-  relayfsCase('relayfs-overwrite', 'overwrite (flight recorder) mode, relayWrite; consumer read(); overwritten messages counted as dropped', 'write', 'read', true),
+  relayfsCase('relayfs-write+read', 'relayWrite; consumer readWholeInto (copy out, consume)', 'write', 'read'),
+  relayfsCase('relayfs-lean+read', '__relayWrite (no checks); consumer readWholeInto', 'lean', 'read'),
+  relayfsCase('relayfs-reserve+read', 'relayReserveOffset, message built in place; consumer readWholeInto', 'reserve', 'read'),
+  relayfsCase('relayfs-write+mmap', 'relayWrite; consumer mmap + relaySubbufsConsumed (zero-copy)', 'write', 'mmap', { versus: 'reference-ring' }),
+  relayfsCase('relayfs-lossless+read', 'blocking mode (the writer waits while full), relayWrite; consumer readWholeInto', 'write', 'read', { lossless: true, versus: 'reference-ring' }),
+  relayfsCase('relayfs-lossless+mmap', 'blocking mode, relayWrite; consumer mmap + relaySubbufsConsumed', 'write', 'mmap', { lossless: true, versus: 'reference-ring' }),
+  relayfsCase('relayfs-2writers+read', 'two writer threads, a buffer each, relayWrite; one consumer readWholeInto both', 'write', 'read', { writers: 2 }),
+  relayfsCase('relayfs-overwrite', 'overwrite (flight recorder) mode, relayWrite; consumer readWholeInto; overwritten messages counted as dropped', 'write', 'read', { overwrite: true }),
 ];

@@ -3,5 +3,5 @@
  * side. No Node.js API: runs wherever SharedArrayBuffer and Atomics exist.
  */
 export { BufferMemory, MAX_BUFFER_BYTES, MAX_SUBBUFS, controlBytes, type Geometry } from './layout.js';
-export { BufferWriter, setWriterIdentity, type SubbufStart } from './writer.js';
+export { BufferWriter, setWriterIdentity, setWriterMayBlock, spinPause, type SubbufStart } from './writer.js';
 export { BufferReader, type BufferStats } from './reader.js';

@@ -90,6 +90,12 @@ export const C_CORR_MSGS = 56; // messages read from a sub-buffer before it was 
 export const C_CORR_BYTES = 58; // bytes likewise (reader)
 export const C_TORN = 60; // reads cut inside a sub-buffer that the writer then took over (reader)
 
+// --- blocking (lossless) mode: two single words in the spare room before the slot arrays
+/** Blocking mode: how long (ms) a writer that finds the buffer full waits for a reader; 0 = off. Set at relayOpen. */
+export const BLOCK_MS = 62;
+/** Writers asleep waiting for a reader to free a sub-buffer; readers notify CONSUMED only when non-zero. */
+export const ROOM_WAITERS = 63;
+
 // --- per-sub-buffer arrays
 export const SLOT_ARRAYS = 64;
 export const slotPadding = (n: number, slot: number): number => SLOT_ARRAYS + slot;
@@ -103,6 +109,8 @@ export const SEQ_MASK = 0x7fffffff;
 /** Largest data area: absolute offsets must fit a positive Int32. */
 export const MAX_BUFFER_BYTES = 0x7fffffff - 64;
 export const MAX_SUBBUFS = 1 << 20;
+/** Smallest page size of the hosts relayfs runs on; touching every 4096th byte touches every page. */
+const PAGE = 4096;
 
 export interface Geometry {
   readonly subbufSize: number;
@@ -139,6 +147,16 @@ export class BufferMemory implements Geometry {
     const views: Uint8Array[] = [];
     for (let i = 0; i < nSubbufs; i++) views.push(this.data.subarray(i * subbufSize, (i + 1) * subbufSize));
     this.subbufs = views;
+  }
+
+  /**
+   * Writes to every page of the buffer once, so that the first lap of writes
+   * does not pay the page faults of fresh memory (the host maps zeroed pages
+   * lazily, on first write). Writes zeros, so the contents do not change.
+   */
+  pretouch(): void {
+    const bytes = new Uint8Array(this.sab);
+    for (let at = 0; at < bytes.length; at += PAGE) bytes[at] = 0;
   }
 
   /** Allocates zeroed memory for a buffer; throws RangeError when the host refuses. */

@@ -35,6 +35,7 @@ import {
   FORCED,
   GEN,
   LAPPED,
+  ROOM_WAITERS,
   MAPPED,
   OFFS,
   PRODUCED,
@@ -472,6 +473,8 @@ export class BufferReader {
     c[READ_BYTES] = 0;
     c[READ_MSGS] = 0;
     add64(this.u32, C_CONSUMED, subbufs);
+    // Blocking mode: wake writers waiting for room (this load follows the CONSUMED swap; see BufferWriter.awaitRoom).
+    if (Atomics.load(c, ROOM_WAITERS) !== 0) Atomics.notify(c, CONSUMED);
   }
 
   private statsLocked(): BufferStats {

@@ -53,6 +53,8 @@ import {
   WAKE_READY,
   WAKE,
   ARMED,
+  BLOCK_MS,
+  ROOM_WAITERS,
   add64,
   seqDiff,
   seqNext,
@@ -78,6 +80,30 @@ let writerIdentity = ((Math.random() * 0x7ffffffe) | 0) + 1;
 export function setWriterIdentity(id: number): void {
   writerIdentity = id;
 }
+
+let mayBlock = true;
+/**
+ * Whether writers in this thread may wait for room in blocking mode. The host
+ * sets it (Node: false on the main thread, whose event loop must never stall
+ * behind a reader that may itself need that loop); a thread where Atomics.wait
+ * throws (a browser main thread) finds out by itself. Where it is false a full
+ * buffer drops and counts at once, as in non-blocking mode.
+ */
+export function setWriterMayBlock(allowed: boolean): void {
+  mayBlock = allowed;
+}
+
+/** Atomics.pause where the runtime has it (Node 22+): a spin-wait hint to the CPU; else nothing. */
+export const spinPause: () => void =
+  typeof (Atomics as { pause?: () => void }).pause === 'function' ? (Atomics as unknown as { pause: () => void }).pause : () => {};
+
+/** Polls for room before a blocked writer sleeps: a draining reader frees a sub-buffer within microseconds. */
+const ROOM_SPINS = 200;
+
+/** prepare() outcomes. */
+const ROOM = 1;
+const DROPPED = 0;
+const WAIT = 2;
 
 let canSleep = true;
 /** Backs off while another thread holds the buffer lock. */
@@ -144,17 +170,23 @@ export class BufferWriter {
 
   /** Writes one message under the buffer lock: the global-buffer path and every slow path. */
   writeLocked(src: Uint8Array, length: number): boolean {
-    if (this.lock() < 0) return this.dropReentrant();
-    try {
-      if (!this.prepare(length)) return false;
-      const k = this.held;
-      const off = this.ctrl[OFFS + (k & 3)]!;
-      this.copy(src, length, off);
-      this.ctrl[OFFS + ((k + 1) & 3)] = off + length;
-      this.held = k + 1;
-      return true;
-    } finally {
-      this.unlock();
+    for (let deadline = 0; ; ) {
+      if (this.lock() < 0) return this.dropReentrant();
+      try {
+        const room = this.prepare(length, deadline >= 0);
+        if (room === DROPPED) return false;
+        if (room === ROOM) {
+          const k = this.held;
+          const off = this.ctrl[OFFS + (k & 3)]!;
+          this.copy(src, length, off);
+          this.ctrl[OFFS + ((k + 1) & 3)] = off + length;
+          this.held = k + 1;
+          return true;
+        }
+      } finally {
+        this.unlock();
+      }
+      deadline = this.awaitRoom(deadline); // blocking mode, full: wait outside the lock, then retry
     }
   }
 
@@ -166,31 +198,41 @@ export class BufferWriter {
    * to fill and is published at once.
    */
   reserve(length: number): number {
-    if (this.lock() < 0) {
-      this.dropReentrant();
-      return -1;
-    }
-    try {
-      const c = this.ctrl;
-      const stalled = c[STALLED] === 1;
-      if (!this.prepare(length)) return -1;
-      const off = c[OFFS + (this.held & 3)]!;
-      if (length === 0) {
-        // The kernel's relay_reserve(0) on a stalled buffer retries the switch
-        // but returns NULL even when it succeeds (length 0 reads as failure).
-        if (stalled) {
-          this.drop(C_DROP_FULL);
-          return -1;
-        }
-        c[OFFS + ((this.held + 1) & 3)] = off;
-        this.held++;
-        return off;
+    for (let deadline = 0; ; deadline = this.awaitRoom(deadline)) {
+      if (this.lock() < 0) {
+        this.dropReentrant();
+        return -1;
       }
-      c[PENDING] = off + length;
-      return off;
-    } finally {
-      this.unlock();
+      try {
+        const off = this.reserveLocked(length, deadline >= 0);
+        if (off !== -2) return off;
+      } finally {
+        this.unlock();
+      }
     }
+  }
+
+  /** reserve() under the lock: the offset, -1 when dropped, -2 to wait for room (blocking mode). */
+  private reserveLocked(length: number, mayWait: boolean): number {
+    const c = this.ctrl;
+    const stalled = c[STALLED] === 1;
+    const room = this.prepare(length, mayWait);
+    if (room === DROPPED) return -1;
+    if (room === WAIT) return -2;
+    const off = c[OFFS + (this.held & 3)]!;
+    if (length === 0) {
+      // The kernel's relay_reserve(0) on a stalled buffer retries the switch
+      // but returns NULL even when it succeeds (length 0 reads as failure).
+      if (stalled) {
+        this.drop(C_DROP_FULL);
+        return -1;
+      }
+      c[OFFS + ((this.held + 1) & 3)] = off;
+      this.held++;
+      return off;
+    }
+    c[PENDING] = off + length;
+    return off;
   }
 
   /**
@@ -230,6 +272,7 @@ export class BufferWriter {
     } finally {
       this.unlock();
     }
+    Atomics.notify(this.ctrl, CONSUMED); // writers waiting for room (blocking mode) find it
   }
 
   /** Called once when the buffer is created: subbufStart for the first sub-buffer, prev null. */
@@ -253,6 +296,7 @@ export class BufferWriter {
       if (!reentrant) this.unlock();
     }
     this.signal(); // after unlock: a reader woken by the hang-up must be able to read the tail
+    Atomics.notify(this.ctrl, CONSUMED); // writers waiting for room (blocking mode) give up
   }
 
   /**
@@ -299,6 +343,15 @@ export class BufferWriter {
     if (this.producePending) produced = seqNext(produced, this.wrap);
     const consumed = Atomics.load(this.ctrl, CONSUMED) & SEQ_MASK;
     return seqDiff(produced, consumed, this.wrap) >= this.nSubbufs || Atomics.load(this.ctrl, LAPPED) === 1;
+  }
+
+  /** Blocking mode: a writer that finds the buffer full waits up to `ms` for a reader (0: never waits). */
+  setBlockingTimeout(ms: number): void {
+    Atomics.store(this.ctrl, BLOCK_MS, ms);
+  }
+
+  get blockingTimeoutMs(): number {
+    return Atomics.load(this.ctrl, BLOCK_MS);
   }
 
   /** subbuf_start_reserve: only meaningful inside subbufStart. */
@@ -365,7 +418,7 @@ export class BufferWriter {
    * Under the lock: makes room for `length` bytes at OFFS[held & 3], switching
    * sub-buffers if needed. Returns false when the message is dropped (counted).
    */
-  private prepare(length: number): boolean {
+  private prepare(length: number, mayWait: boolean): number {
     const c = this.ctrl;
     if (c[CLOSED]) throw new RelayError('ERELAY_CLOSED', 'write to a closed channel');
     // A fast path that lost its compare-and-swap to another thread's flush has
@@ -374,12 +427,56 @@ export class BufferWriter {
     // yet, so its true value is known: put it back.
     if (this.held === 0 && !c[STALLED]) c[OFFS] = (c[PRODUCED]! % this.nSubbufs) * this.subbufSize + c[RESERVE]!;
     this.publishPending();
-    if (!c[STALLED] && c[OFFS + (this.held & 3)]! + length <= this.currentEnd()) return true;
+    if (!c[STALLED] && c[OFFS + (this.held & 3)]! + length <= this.currentEnd()) return ROOM;
     if (length > this.subbufSize - c[RESERVE]!) return this.drop(C_DROP_TOOBIG);
-    if (!this.switchSubbuf()) return this.drop(C_DROP_FULL);
+    if (!this.switchSubbuf()) {
+      // Blocking mode: a switch refused because every sub-buffer is unread waits for a reader.
+      if (mayWait && mayBlock && c[BLOCK_MS]! > 0 && !this.hasRoom()) return WAIT;
+      return this.drop(C_DROP_FULL);
+    }
     // A header larger than the last one can leave too little room.
     if (c[OFFS]! + length > this.currentEnd()) return this.drop(C_DROP_TOOBIG);
-    return true;
+    return ROOM;
+  }
+
+  /** At least one sub-buffer is consumed (or was never used): a refused switch may now succeed. */
+  private hasRoom(): boolean {
+    const consumed = Atomics.load(this.ctrl, CONSUMED) & SEQ_MASK;
+    return seqDiff(Atomics.load(this.ctrl, PRODUCED), consumed, this.wrap) < this.nSubbufs;
+  }
+
+  /**
+   * Blocking mode, outside the lock: waits until a reader frees a sub-buffer,
+   * the channel closes or is reset, or the deadline (0: BLOCK_MS from now)
+   * passes. Returns the deadline for the retry, or -1 when time is up: the
+   * retry then drops and counts if the buffer is still full.
+   */
+  private awaitRoom(deadline: number): number {
+    const c = this.ctrl;
+    if (deadline === 0) deadline = performance.now() + c[BLOCK_MS]!;
+    for (let i = 0; i < ROOM_SPINS; i++) {
+      if (this.hasRoom() || Atomics.load(c, CLOSED)) return deadline;
+      spinPause();
+    }
+    // Readers notify CONSUMED after moving it when ROOM_WAITERS is non-zero:
+    // counted in before the check, so a reader either sees us or we see its move.
+    Atomics.add(c, ROOM_WAITERS, 1);
+    try {
+      for (;;) {
+        const consumed = Atomics.load(c, CONSUMED);
+        if (this.hasRoom() || Atomics.load(c, CLOSED)) return deadline;
+        const left = deadline - performance.now();
+        if (left <= 0) return -1;
+        try {
+          Atomics.wait(c, CONSUMED, consumed, left);
+        } catch {
+          mayBlock = false; // this thread may not block: drop from now on
+          return -1;
+        }
+      }
+    } finally {
+      Atomics.sub(c, ROOM_WAITERS, 1);
+    }
   }
 
   private publishPending(): void {
@@ -521,14 +618,14 @@ export class BufferWriter {
     this.signal();
   }
 
-  private drop(counter: number): false {
+  private drop(counter: number): typeof DROPPED {
     this.beginStats();
     add64(this.u32, counter, 1);
     this.endStats();
-    return false;
+    return DROPPED;
   }
 
-  private dropReentrant(): boolean {
+  private dropReentrant(): false {
     this.drop(C_DROP_REENTRANT);
     return false;
   }
