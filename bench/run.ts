@@ -54,6 +54,11 @@ async function main(): Promise<number> {
     spawnSync(process.execPath, ['--expose-gc', fileURLToPath(new URL('./alloc.js', import.meta.url))], { stdio: 'inherit' });
     console.log('');
     spawnSync(process.execPath, [fileURLToPath(new URL('./write-path.js', import.meta.url))], { stdio: 'inherit' });
+    // relay channel → NATS JetStream, when a nats-server is installed (bench/ship.ts).
+    console.log('');
+    if (spawnSync('sh', ['-c', 'command -v nats-server'], { stdio: 'ignore' }).status === 0) {
+      spawnSync(process.execPath, [fileURLToPath(new URL('./ship.js', import.meta.url))], { stdio: 'inherit' });
+    } else console.log('ship → JetStream: skipped (no nats-server; apt-get install nats-server)');
   }
   return report.ok ? 0 : 1;
 }

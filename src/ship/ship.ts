@@ -28,7 +28,7 @@ import { realpathSync, readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { headers as natsHeaders, type NatsConnection } from '@nats-io/transport-node';
-import { jetstream, type JetStreamClient, type PubAck } from '@nats-io/jetstream';
+import { jetstream, type JetStreamClient, type PubAck, type StreamInfo } from '@nats-io/jetstream';
 import type { BufferStats } from '../buffer/index.js';
 import { DiskSource } from '../tools/disk-source.js';
 import { HostfsSource } from '../tools/hostfs-source.js';
@@ -124,8 +124,8 @@ export interface ShipSummary {
   totals: { bytes: number; messages: number; duplicates: number; retries: number; lostInTransit: number; unshipped: number };
 }
 
-/** Room left in a message for its headers. */
-const HEADER_ROOM = 4096;
+/** Room left in a message for its headers (about 150 bytes are used). */
+const HEADER_ROOM = 1024;
 
 /** Ships a source until it ends (the producer closes its channel, the directory is read) or the signal stops it. */
 export async function ship(options: ShipOptions): Promise<ShipSummary> {
@@ -167,12 +167,14 @@ export async function ship(options: ShipOptions): Promise<ShipSummary> {
   };
   let progressTimer: NodeJS.Timeout | undefined;
   try {
-    await checkStream(conn, stream, prefix, options.createStream ?? false);
+    const info = await checkStream(conn, stream, prefix, options.createStream ?? false);
+    // The server's max_payload, or the stream's max_msg_size when that is smaller.
+    const maxMsg = Math.min(conn.nc.info!.max_payload, info.config.max_msg_size > 0 ? info.config.max_msg_size : Infinity);
     const lane: Lane = {
       js: jetstream(conn.nc, { timeout: options.publishTimeoutMs ?? 5000 }),
       stream,
       slots: new Semaphore(options.maxInFlight ?? 16),
-      limit: Math.max(1024, conn.nc.info!.max_payload - HEADER_ROOM),
+      limit: Math.max(1024, maxMsg - HEADER_ROOM),
       giveUp: giveUp.signal,
       summary,
       clock: monotonicToWallNs().toString(),
@@ -445,7 +447,7 @@ class BufferShipper {
   }
 }
 
-async function checkStream(conn: Connected, stream: string, prefix: string, create: boolean): Promise<void> {
+async function checkStream(conn: Connected, stream: string, prefix: string, create: boolean): Promise<StreamInfo> {
   let info;
   try {
     info = await streamInfo(conn, stream);
@@ -465,6 +467,7 @@ async function checkStream(conn: Connected, stream: string, prefix: string, crea
       `${conn.url.display}: stream ${stream} takes ${subjects.join(', ') || 'no subjects'}, not ${prefix}.> (add that subject, or ship with --subject-prefix)`,
     );
   }
+  return info;
 }
 
 /** The producer token: the pid of a live producer; for a directory, a hash of its path and start time. */

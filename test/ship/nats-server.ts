@@ -45,6 +45,8 @@ export class NatsServer {
   private proc: ChildProcess | null = null;
   private exited: Promise<void> = Promise.resolve();
   log = '';
+  /** The server's version, from its log. */
+  version = '';
 
   private constructor(port: number, storeDir: string, options: NatsServerOptions) {
     this.port = port;
@@ -77,6 +79,7 @@ export class NatsServer {
       writeFileSync(conf, `max_payload: ${this.options.maxPayload}\n`);
       args.push('-c', conf);
     }
+    this.log = ''; // a restart must see its own "ready"
     const proc = spawn(natsServerPath(), args, { stdio: ['ignore', 'ignore', 'pipe'] });
     this.proc = proc;
     live.add(proc);
@@ -85,6 +88,7 @@ export class NatsServer {
       const timer = setTimeout(() => reject(new Error(`nats-server did not get ready within 20 s:\n${this.log}`)), 20_000);
       proc.stderr!.setEncoding('utf8').on('data', (d: string) => {
         this.log += d;
+        this.version ||= /Version:\s+(\S+)/.exec(this.log)?.[1] ?? '';
         if (this.log.includes('Server is ready')) {
           clearTimeout(timer);
           resolve();

@@ -6,15 +6,16 @@
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync, mkdirSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readdirSync, rmSync, mkdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect } from '@nats-io/transport-node';
 import { jetstream, jetstreamManager } from '@nats-io/jetstream';
-import { decodeRecords, encodeRecord } from '../../src/klog/index.js';
+import { decodeRecords } from '../../src/klog/index.js';
 import { DiskSource, merge } from '../../src/tools/index.js';
 import { ShipError, recordFromNats, ship } from '../../src/ship/index.js';
 import { hasNoStack, runCli } from '../cli/run-cli.js';
+import { recordedDirFiles } from './fixtures.js';
 import { NatsServer, freePort } from './nats-server.js';
 
 const MAX_PAYLOAD = 64 * 1024;
@@ -37,18 +38,8 @@ function tempDir(): string {
   return d;
 }
 
-/** A recorded directory: cpu0, cpu1 of klog records of many sizes (deterministic). */
-export function recordedDir(records = 4000): string {
-  const dir = tempDir();
-  for (const cpu of [0, 1]) {
-    const parts: Uint8Array[] = [];
-    for (let seq = 0; seq < records; seq++) {
-      const text = `buffer ${cpu} record ${seq} ` + 'x'.repeat((seq * 37) % 700);
-      parts.push(encodeRecord({ type: 'text', timestamp: 1_000_000 + seq * 1000 + cpu, seq, thread: cpu + 1, buffer: cpu }, text));
-    }
-    writeFileSync(join(dir, `cpu${cpu}`), Buffer.concat(parts));
-  }
-  return dir;
+function recordedDir(records = 4000): string {
+  return recordedDirFiles(tempDir(), records);
 }
 
 async function streamMessages(stream: string): Promise<{ subject: string; data: Uint8Array; size: number }[]> {
