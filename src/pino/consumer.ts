@@ -47,7 +47,11 @@ function tryRound(sink: LineSink, cutNs: number): { read: number; staged: number
 /** Until a sub-buffer is ready or a flush happens in any buffer of the channel, or ms. */
 async function idle(c: RelayChannel, ms: number): Promise<void> {
   const bufs = c.buffers.slice(0, Math.max(1, c.claimed));
-  await Promise.race(bufs.map((b) => b.reader.waitReady(1, b.reader.forcedEvents(), ms)));
+  let timer: NodeJS.Timeout | undefined;
+  // The timer also keeps this thread alive: Atomics.waitAsync alone does not.
+  const timeout = new Promise<void>((resolve) => (timer = setTimeout(resolve, ms)));
+  await Promise.race([timeout, ...bufs.map((b) => b.reader.waitReady(1, b.reader.forcedEvents(), ms))]);
+  clearTimeout(timer);
 }
 
 async function runFd(fd: number): Promise<void> {

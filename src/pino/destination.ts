@@ -333,7 +333,8 @@ class Opener {
     if (dest.chan.closed) return;
     this.state.set(STOP, 1);
     if (this.target) {
-      // The target lives in the consumer thread, which runs on while this thread waits for it.
+      // The target lives in the consumer thread, which runs on while this thread waits for it; a flush wakes it.
+      for (const b of dest.chan.buffers) b.writer.flush();
       Atomics.wait(this.state.words, CONSUMER_DONE, 0, this.exitTimeout);
     }
     if (this.fd < 0 && !this.target) return;

@@ -84,13 +84,19 @@ export class PinoState {
   /** Waits (asynchronously) until buffer `cpu` has had `target` lines delivered, or timeoutMs. */
   async waitDelivered(cpu: number, target: number, timeoutMs: number): Promise<boolean> {
     const deadline = performance.now() + timeoutMs;
-    for (;;) {
-      const seen = this.delivered(cpu);
-      if (seen - target >= 0) return true;
-      const left = deadline - performance.now();
-      if (left <= 0) return false;
-      const r = Atomics.waitAsync(this.words, DELIVERED + cpu, seen, Math.min(left, 50));
-      if (r.async) await r.value;
+    // Atomics.waitAsync alone does not keep Node.js running.
+    const keepAlive = setTimeout(() => {}, timeoutMs + 1000);
+    try {
+      for (;;) {
+        const seen = this.delivered(cpu);
+        if (seen - target >= 0) return true;
+        const left = deadline - performance.now();
+        if (left <= 0) return false;
+        const r = Atomics.waitAsync(this.words, DELIVERED + cpu, seen, Math.min(left, 50));
+        if (r.async) await r.value;
+      }
+    } finally {
+      clearTimeout(keepAlive);
     }
   }
 

@@ -7,7 +7,7 @@
  */
 import { strict as assert } from 'node:assert';
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
@@ -51,6 +51,9 @@ const cases: [string, (o: Outcome) => void][] = [
   ['exit', (o) => assert.equal(o.code, 3)],
   ['sigterm', (o) => assert.equal(o.signal, 'SIGTERM')],
   ['sigint', (o) => assert.equal(o.signal, 'SIGINT')],
+  // A transport target in the consumer thread takes the last lines while the main thread waits at exit.
+  ['target-exit', (o) => assert.equal(o.code, 3)],
+  ['target-throw', (o) => assert.equal(o.code, 1)],
 ];
 
 for (const size of ['big', 'small'] as const) for (const [mode, check] of cases) {
@@ -63,7 +66,7 @@ for (const size of ['big', 'small'] as const) for (const [mode, check] of cases)
       check(outcome);
       // Big buffers and a sleeping consumer: the exit drain had work to do.
       if (size === 'big') assert.ok(outcome.pending > 0, `lines pending at exit: ${outcome.pending}`);
-      const lines = readFileSync(file, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l) as { w: number; i: number; msg: string });
+      const lines = (existsSync(file) ? readFileSync(file, 'utf8') : '').split('\n').filter(Boolean).map((l) => JSON.parse(l) as { w: number; i: number; msg: string });
       const summary = JSON.parse(readFileSync(`${file}.relayfs.json`, 'utf8')) as { kind: string; pino: { written: number; lost: number; pending: number } };
       assert.equal(summary.kind, 'pino');
       const n = WORKERS * PER_WORKER;
