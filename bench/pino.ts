@@ -109,7 +109,8 @@ async function onceReady(job: ThreadJob): Promise<void> {
 
 async function childMain(kind: Kind, threads: number, lines: number, mode: Mode, file: string): Promise<void> {
   let dest: RelayDestination | null = null;
-  if (kind === 'relayfs') dest = relayDestination({ dest: file, threads: threads + 1, sidecar: `${file}.relayfs.json` });
+  // 4 MiB per thread: the buffer thread-stream (pino.transport) gives each stream.
+  if (kind === 'relayfs') dest = relayDestination({ dest: file, threads: threads + 1, nSubbufs: 64, sidecar: `${file}.relayfs.json` });
   const job: ThreadJob = { kind, file, lines, mode, ...(dest ? { handle: dest.handle() } : {}) };
   const t0 = performance.now();
   let logMs: number;
@@ -137,6 +138,27 @@ function report(r: ChildResult): void {
 }
 
 // ------------------------------------------------------------------ the parent
+
+/** GCs during 10^6 write() calls of one pino line, in this thread (the consumer thread has a heap of its own). */
+async function allocChild(): Promise<void> {
+  const { PerformanceObserver } = await import('node:perf_hooks');
+  const gcs: number[] = [];
+  new PerformanceObserver((list) => list.getEntries().forEach((e) => gcs.push(e.startTime))).observe({ entryTypes: ['gc'] });
+  const dest = relayDestination({ dest: '/dev/null', nSubbufs: 64 });
+  const line = JSON.stringify({ level: 30, time: Date.now(), pid: process.pid, hostname: 'bench', i: 1, user: 'bench', path: '/api/items', msg: 'request handled' }) + '\n';
+  const calls = 1_000_000;
+  for (let i = 0; i < 100_000; i++) dest.write(line); // warm up
+  await new Promise((r) => setTimeout(r, 50));
+  const t0 = performance.now();
+  const before = process.memoryUsage().heapUsed;
+  for (let i = 0; i < calls; i++) dest.write(line);
+  const after = process.memoryUsage().heapUsed;
+  const t1 = performance.now();
+  await new Promise((r) => setTimeout(r, 50));
+  const s = dest.stats();
+  process.stdout.write(JSON.stringify({ calls, bytes: line.length, gcs: gcs.filter((t) => t >= t0 && t <= t1).length, heapGrowth: after - before, ns: ((t1 - t0) * 1e6) / calls, dropped: s.lost }) + '\n');
+  process.exit(0);
+}
 
 function countLines(file: string): number {
   if (!existsSync(file)) return 0;
@@ -199,10 +221,12 @@ async function parentMain(): Promise<void> {
       }
     }
   }
+  const a = spawnSync(process.execPath, [fileURLToPath(import.meta.url), '--alloc'], { encoding: 'utf8', timeout: 120_000 });
+  const alloc = a.status === 0 ? (JSON.parse(a.stdout.trim()) as { calls: number; bytes: number; gcs: number; heapGrowth: number; ns: number; dropped: number }) : null;
   const out = arg('--out', fileURLToPath(new URL('../../bench/results/pino.json', import.meta.url)));
   mkdirSync(dirname(out), { recursive: true });
-  writeFileSync(out, JSON.stringify({ schema: 'relayfs-bench-pino/1', linesPerThread: lines, runs, rows }, null, 2) + '\n');
-  if (json) return void console.log(JSON.stringify(rows, null, 2));
+  writeFileSync(out, JSON.stringify({ schema: 'relayfs-bench-pino/1', linesPerThread: lines, runs, rows, alloc }, null, 2) + '\n');
+  if (json) return void console.log(JSON.stringify({ rows, alloc }, null, 2));
   console.log(`pino destinations: ${lines} lines per thread, median of ${runs} runs (exit: 1 run); calls/s per logging thread`);
   console.log('  destination                               threads  calls/s   on disk/s  lost (counted)');
   for (const r of rows.filter((x) => x.mode === 'throughput')) {
@@ -212,9 +236,13 @@ async function parentMain(): Promise<void> {
   for (const r of rows.filter((x) => x.mode === 'exit')) {
     console.log(`  ${LABEL[r.kind].padEnd(41)} ${String(r.threads).padStart(7)}  ${r.onDisk} of ${r.lines} on disk, ${r.lost} lost${r.dropped === null ? ' (uncounted)' : ` (${r.dropped} counted as dropped)`}`);
   }
+  if (alloc) {
+    console.log(`  relayDestination write() alone, ${alloc.calls} calls of a ${alloc.bytes}-byte line: ${alloc.ns.toFixed(0)} ns each, ${alloc.gcs} GCs during the loop, heap growth ${alloc.heapGrowth} B (${alloc.dropped} dropped)`);
+  } else console.log(`  allocation check failed: ${a.stderr}`);
   console.log(`wrote ${out}`);
 }
 
 if (!isMainThread) await workerMain(workerData as ThreadJob);
+else if (process.argv[2] === '--alloc') await allocChild();
 else if (process.argv[2] === '--child') await childMain(process.argv[3] as Kind, Number(process.argv[4]), Number(process.argv[5]), process.argv[6] as Mode, process.argv[7]!);
 else await parentMain();

@@ -14,7 +14,6 @@ import { once } from 'node:events';
 import type { Writable } from 'node:stream';
 import { threadId, workerData } from 'node:worker_threads';
 import { relayAttachSync, type RelayChannel } from '../index.js';
-import { klogNow } from '../klog/index.js';
 import type { PinoTarget, RelayDestinationHandle } from './destination.js';
 import { Drainer, fdSink, type LineSink } from './drain.js';
 import { CONSUMER_DONE, PinoState } from './state.js';
@@ -31,14 +30,27 @@ const chan = relayAttachSync(data.handle.channel);
 const state = new PinoState(data.handle.state, data.handle.staging);
 const drainer = new Drainer(chan, state);
 const me = threadId + 1;
-const latenessNs = data.lateness * 1e6;
+
+/**
+ * The cut of the next round: the ticket counter as it was `lateness` ms ago
+ * (a few samples of it are kept), so a line gets that long to be published.
+ */
+const samples: { at: number; ticket: number }[] = [];
+function cut(): number {
+  const now = performance.now();
+  samples.push({ at: now, ticket: state.nextTicket() });
+  let c = -Infinity;
+  while (samples.length > 0 && samples[0]!.at <= now - data.lateness) c = samples.shift()!.ticket;
+  if (c !== -Infinity) samples.unshift({ at: now - data.lateness, ticket: c });
+  return c;
+}
 
 /** One round if the drain lock is free; null when someone else drains (or the process is ending). */
-function tryRound(sink: LineSink, cutNs: number): { read: number; staged: number } | null {
+function tryRound(sink: LineSink): { read: number; staged: number } | null {
   if (!state.tryLock(me)) return null;
   try {
     if (state.stopping) return null;
-    return drainer.round(sink, cutNs);
+    return drainer.round(sink, cut());
   } finally {
     state.unlock(me);
   }
@@ -57,7 +69,7 @@ async function idle(c: RelayChannel, ms: number): Promise<void> {
 async function runFd(fd: number): Promise<void> {
   const sink = fdSink(fd);
   while (!state.stopping) {
-    const r = tryRound(sink, klogNow() - latenessNs);
+    const r = tryRound(sink);
     if (r && r.read > 0) continue;
     await idle(chan, r && r.staged > 0 ? data.lateness : data.latency);
   }
@@ -75,7 +87,7 @@ async function runTarget(spec: PinoTarget): Promise<void> {
     for (const chunk of batch.splice(0)) if (!stream.write(chunk)) await once(stream, 'drain');
   };
   while (!state.stopping) {
-    const r = tryRound(sink, klogNow() - latenessNs);
+    const r = tryRound(sink);
     await hand();
     if (r && r.read > 0) continue;
     await idle(chan, r && r.staged > 0 ? data.lateness : Math.min(data.latency, 50));

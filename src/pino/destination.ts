@@ -36,11 +36,12 @@ import {
   type RelayDentry,
 } from '../index.js';
 import type { BufferWriter } from '../buffer/index.js';
-import { KLOG_HEADER_SIZE, KLOG_TYPE_TEXT, klogNow, writeHeader } from '../klog/index.js';
+import { KLOG_HEADER_SIZE, KLOG_TYPE_TEXT, writeHeader } from '../klog/index.js';
+import { H_LENGTH, H_SEQ, H_TS_LO } from '../klog/format.js';
 import { onProcessExit } from '../remote/exit-hooks.js';
 import { summarizeBuffer, totalsOf, type Sidecar } from '../tools/summary.js';
 import { Drainer, fdSink, type LineSink } from './drain.js';
-import { CONSUMER_DONE, DROPPED_SINK, LATE, PinoState, STOP } from './state.js';
+import { CONSUMER_DONE, DROPPED_SINK, LATE, PinoState, STOP, TICKET } from './state.js';
 
 /** A pino transport target, as in pino.transport({ target, options }). */
 export interface PinoTarget {
@@ -63,7 +64,7 @@ export interface RelayDestinationOptions {
   threads?: number;
   /** Sub-buffer size in bytes; the longest line is this minus 32 (default 64 KiB). */
   subbufSize?: number;
-  /** Sub-buffers per thread (default 8). */
+  /** Sub-buffers per thread (default 16: 1 MiB per thread). */
   nSubbufs?: number;
   /** Longest the consumer sleeps when it has nothing to read (ms, default 50); it wakes early at sub-buffer boundaries and flushes. */
   latency?: number;
@@ -115,7 +116,7 @@ export interface PinoDestinationStats {
   buffers: BufferStats[];
 }
 
-const DEFAULTS = { threads: 8, subbufSize: 64 * 1024, nSubbufs: 8, latency: 50, lateness: 20, exitTimeout: 5000 };
+const DEFAULTS = { threads: 8, subbufSize: 64 * 1024, nSubbufs: 16, latency: 50, lateness: 20, exitTimeout: 5000 };
 /** Lines up to this many bytes get a cached exact-length view of the scratch, so the copy into the buffer allocates nothing. */
 const VIEW_CACHE = 4096;
 const LOCK_TIMEOUT_MS = 2000;
@@ -133,6 +134,7 @@ export class RelayDestination {
   private readonly views: (Uint8Array | undefined)[] = [];
   private readonly room: number;
   private readonly cpu: number;
+  private readonly tickets: Int32Array;
   private seq = 0;
   private ended = false;
   private drainer: Drainer | null = null;
@@ -142,6 +144,7 @@ export class RelayDestination {
   constructor(chan: RelayChannel, state: PinoState, fd: number, owner: Opener | null) {
     this.chan = chan;
     this.state = state;
+    this.tickets = state.words;
     this.fd = fd;
     this.owner = owner;
     // Claimed now, so a thread too many fails here rather than inside a log call.
@@ -151,6 +154,8 @@ export class RelayDestination {
     this.scratch = Buffer.allocUnsafeSlow(chan.subbufSize);
     this.view = new DataView(this.scratch.buffer, this.scratch.byteOffset, this.scratch.byteLength);
     this.room = chan.subbufSize - KLOG_HEADER_SIZE;
+    // The fields that never change, once: a text record of this thread and buffer.
+    writeHeader(this.view, 0, KLOG_TYPE_TEXT, 0, 0, 0, threadId, this.cpu, 0);
   }
 
   /** pino's stream.write: one line into this thread's buffer; false when it was dropped (counted). */
@@ -165,10 +170,14 @@ export class RelayDestination {
       // Too long: a length over the sub-buffer makes the channel drop and count it (droppedTooBig) without reading the bytes.
       if (n <= this.room) scratch.write(line, KLOG_HEADER_SIZE);
     }
+    // Every value goes in as an int32: a double would be boxed, an allocation per line (so no clock either: see drain.ts).
+    const view = this.view;
+    view.setUint32(H_LENGTH, n | 0, true);
+    view.setUint32(H_TS_LO, Atomics.add(this.tickets, TICKET, 1), true);
+    view.setUint32(H_SEQ, this.seq, true);
+    this.seq = (this.seq + 1) | 0; // dropped lines leave a gap in the numbering, as klog's do
     const total = KLOG_HEADER_SIZE + n;
-    writeHeader(this.view, 0, KLOG_TYPE_TEXT, n, klogNow(), this.seq, threadId, this.cpu, 0);
-    this.seq = (this.seq + 1) >>> 0; // dropped lines leave a gap in the numbering, as klog does
-    const src = total <= 48 || total > this.room + KLOG_HEADER_SIZE ? scratch : total <= VIEW_CACHE ? (this.views[total] ??= scratch.subarray(0, total)) : scratch.subarray(0, total);
+    const src = total <= 48 || n > this.room ? scratch : total <= VIEW_CACHE ? (this.views[total] ??= scratch.subarray(0, total)) : scratch.subarray(0, total);
     try {
       return this.writer.write(src, total);
     } catch {

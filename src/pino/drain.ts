@@ -1,41 +1,28 @@
 /**
  * The ordered drain of a pino destination: reads every buffer of the
- * channel, sorts the lines of all threads by their klog timestamp and hands
- * them to a sink. Runs in whichever thread holds the drain lock: the
- * consumer thread while the process runs, flushSync's caller, the main
- * thread at exit. Synchronous: it only touches shared memory and the sink.
+ * channel, sorts the lines of all threads by ticket and hands them to a
+ * sink. Runs in whichever thread holds the drain lock: the consumer thread
+ * while the process runs, flushSync's caller, the main thread at exit.
+ * Synchronous: it only touches shared memory and the sink.
  *
- * Order across threads: a round takes `cut` (now - lateness) before it
- * reads, writes out the lines stamped before it, and keeps the newer ones in
- * the shared staging area for the next round, when every buffer has been
- * read again. A line published later than `lateness` after its stamp (its
- * thread was descheduled in between) can still come out after a newer line;
- * such lines are counted as `late`.
+ * A line's ticket (in the klog timestamp field of its record) is its place
+ * in the order of every thread's log calls, taken with one atomic add: exact
+ * across threads, and unlike a clock read it allocates nothing on Node 20.
+ *
+ * A round writes out the lines whose ticket is below `cut` (for the
+ * consumer: the tickets handed out at least `lateness` ms ago) and keeps the
+ * newer ones in the shared staging area for a later round, when every buffer
+ * has been read again. A line published more than `lateness` after it took
+ * its ticket (its thread was descheduled in between) can still come out
+ * after a later one; such lines are counted as `late`.
  */
 import { writeSync } from 'node:fs';
 import type { RelayChannel } from '../index.js';
-import { KLOG_HEADER_SIZE, KLOG_MAGIC } from '../klog/index.js';
+import { H_BUFFER, H_HEADER_SIZE, H_LENGTH, H_TS_LO, KLOG_HEADER_SIZE, KLOG_MAGIC } from '../klog/format.js';
 import { DROPPED_SINK, LATE, STAGED, type PinoState } from './state.js';
-
-const H_LENGTH = 4;
-const H_TS_LO = 8;
-const H_TS_HI = 12;
-const H_BUFFER = 24;
-const H_HEADER_SIZE = 26;
-const TWO_32 = 0x100000000;
 
 /** Where drained lines go, synchronously; a sink that throws loses that batch (counted). */
 export type LineSink = (data: Uint8Array) => void;
-
-interface Line {
-  chunk: Uint8Array;
-  start: number;
-  end: number;
-  ts: number;
-  cpu: number;
-  /** Header + payload, for staging. */
-  recStart: number;
-}
 
 export interface RoundResult {
   /** Lines read from the buffers in this round. */
@@ -48,8 +35,96 @@ export interface RoundResult {
   bytes: number;
 }
 
+/**
+ * The lines of one round, in parallel arrays (no object per line). Lines of
+ * one chunk are contiguous and already in ticket order (one writer per
+ * buffer, and staging is written in order), so ordering them is a k-way
+ * merge of the chunks' runs.
+ */
+class Lines {
+  n = 0;
+  chunks: Buffer[] = [];
+  /** Run (chunk) boundaries: lines runFrom[r] .. runFrom[r + 1] - 1. */
+  runFrom: number[] = [];
+  chunk = new Int32Array(1024);
+  rec = new Int32Array(1024); // header start
+  start = new Int32Array(1024); // payload start
+  end = new Int32Array(1024);
+  cpu = new Int32Array(1024);
+  key = new Float64Array(1024);
+
+  reset(): void {
+    this.n = 0;
+    this.chunks.length = 0;
+    this.runFrom.length = 0;
+  }
+
+  private grow(): void {
+    const g = <T extends Int32Array | Float64Array>(a: T): T => {
+      const b = new (a.constructor as { new (n: number): T })(a.length * 2);
+      b.set(a);
+      return b;
+    };
+    this.chunk = g(this.chunk);
+    this.rec = g(this.rec);
+    this.start = g(this.start);
+    this.end = g(this.end);
+    this.cpu = g(this.cpu);
+    this.key = g(this.key);
+  }
+
+  /** Splits a chunk of whole klog records into lines (payloads). */
+  parse(bytes: Uint8Array, state: PinoState): void {
+    const c = this.chunks.length;
+    this.chunks.push(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength));
+    this.runFrom.push(this.n);
+    const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    for (let at = 0; at + KLOG_HEADER_SIZE <= bytes.length; ) {
+      if (view.getUint16(at, true) !== KLOG_MAGIC) return; // not ours: stop at what cannot be framed
+      const header = view.getUint8(at + H_HEADER_SIZE) || KLOG_HEADER_SIZE;
+      const end = at + header + view.getUint32(at + H_LENGTH, true);
+      if (end > bytes.length) return;
+      if (this.n === this.key.length) this.grow();
+      const i = this.n++;
+      this.chunk[i] = c;
+      this.rec[i] = at;
+      this.start[i] = at + header;
+      this.end[i] = end;
+      this.cpu[i] = view.getUint16(at + H_BUFFER, true);
+      this.key[i] = state.unwrap(view.getUint32(at + H_TS_LO, true));
+      at = end;
+    }
+  }
+
+  /** Line indices in ticket order (ties: lower buffer first). */
+  merge(order: Int32Array): void {
+    const runs = this.runFrom.length;
+    const head = this.runFrom.slice();
+    const stop = this.runFrom.slice(1);
+    stop.push(this.n);
+    const key = this.key;
+    const cpu = this.cpu;
+    for (let o = 0; o < this.n; o++) {
+      let best = -1;
+      for (let r = 0; r < runs; r++) {
+        const h = head[r]!;
+        if (h >= stop[r]!) continue;
+        if (best < 0) {
+          best = r;
+          continue;
+        }
+        const b = head[best]!;
+        if (key[h]! < key[b]! || (key[h] === key[b] && cpu[h]! < cpu[b]!)) best = r;
+      }
+      order[o] = head[best]!++;
+    }
+  }
+}
+
 export class Drainer {
-  private out: Uint8Array = new Uint8Array(64 * 1024);
+  private out: Buffer = Buffer.allocUnsafeSlow(64 * 1024);
+  private order = new Int32Array(1024);
+  private readonly lines = new Lines();
   private readonly perCpu: number[];
 
   constructor(
@@ -60,15 +135,17 @@ export class Drainer {
   }
 
   /**
-   * One round, under the drain lock. Lines stamped before cutNs go to the
-   * sink (all of them when cutNs is Infinity); `exhaust` reads each buffer
+   * One round, under the drain lock. Lines with a ticket below `cut` go to
+   * the sink (all of them when it is Infinity); `exhaust` reads each buffer
    * until it is empty rather than once.
    */
-  round(sink: LineSink, cutNs: number, exhaust = false): RoundResult {
-    const lines: Line[] = [];
-    const stagedBytes = Atomics.load(this.state.words, STAGED);
-    if (stagedBytes > 0) parse(this.state.staging.slice(0, stagedBytes), lines);
-    const fromStaging = lines.length;
+  round(sink: LineSink, cut: number, exhaust = false): RoundResult {
+    const L = this.lines;
+    L.reset();
+    const state = this.state;
+    const stagedBytes = Atomics.load(state.words, STAGED);
+    if (stagedBytes > 0) L.parse(state.staging.slice(0, stagedBytes), state);
+    const fromStaging = L.n;
     let bytes = 0;
     const claimed = this.chan.claimed;
     for (let cpu = 0; cpu < claimed; cpu++) {
@@ -76,63 +153,67 @@ export class Drainer {
       for (;;) {
         const chunk = reader.read();
         if (!chunk || chunk.length === 0) break;
-        parse(chunk, lines);
+        L.parse(chunk, state);
         bytes += chunk.length;
         if (!exhaust) break;
       }
     }
-    const read = lines.length - fromStaging;
-    if (lines.length === 0) return { read: 0, written: 0, staged: 0, bytes: 0 };
-    lines.sort(byTime);
+    const n = L.n;
+    const read = n - fromStaging;
+    if (n === 0) return { read: 0, written: 0, staged: 0, bytes: 0 };
+    if (this.order.length < n) this.order = new Int32Array(Math.max(n, this.order.length * 2));
+    const order = this.order;
+    L.merge(order);
 
+    const { key, start, end, rec, chunk, cpu } = L;
     let due = 0;
-    while (due < lines.length && lines[due]!.ts < cutNs) due++;
+    while (due < n && key[order[due]!]! < cut) due++;
     // What does not fit in staging goes out now, oldest first.
     let keepBytes = 0;
-    for (let i = due; i < lines.length; i++) keepBytes += lines[i]!.end - lines[i]!.recStart;
-    while (keepBytes > this.state.staging.length) {
-      const l = lines[due++]!;
-      keepBytes -= l.end - l.recStart;
+    for (let o = due; o < n; o++) keepBytes += end[order[o]!]! - rec[order[o]!]!;
+    while (keepBytes > state.staging.length) {
+      const i = order[due++]!;
+      keepBytes -= end[i]! - rec[i]!;
     }
 
-    const last = this.state.lastTs;
+    const last = state.lastTs;
     let late = 0;
     let size = 0;
-    for (let i = 0; i < due; i++) size += lines[i]!.end - lines[i]!.start;
-    if (this.out.length < size) this.out = new Uint8Array(Math.max(size, this.out.length * 2));
+    for (let o = 0; o < due; o++) size += end[order[o]!]! - start[order[o]!]!;
+    if (this.out.length < size) this.out = Buffer.allocUnsafeSlow(Math.max(size, this.out.length * 2));
     const out = this.out;
     const perCpu = this.perCpu;
     perCpu.fill(0);
     let at = 0;
-    for (let i = 0; i < due; i++) {
-      const l = lines[i]!;
-      if (l.ts < last) late++;
-      out.set(l.chunk.subarray(l.start, l.end), at);
-      at += l.end - l.start;
-      if (l.cpu < perCpu.length) perCpu[l.cpu]!++;
+    for (let o = 0; o < due; o++) {
+      const i = order[o]!;
+      if (key[i]! < last) late++;
+      at += L.chunks[chunk[i]!]!.copy(out, at, start[i]!, end[i]!);
+      const c = cpu[i]!;
+      if (c < perCpu.length) perCpu[c]!++;
     }
-    if (due > 0) this.state.lastTs = lines[due - 1]!.ts;
+    if (due > 0) state.lastTs = key[order[due - 1]!]!;
 
     // Staging first: once the buffers were read, these lines live only there.
     let s = 0;
-    const staging = this.state.staging;
-    for (let i = due; i < lines.length; i++) {
-      const l = lines[i]!;
-      staging.set(l.chunk.subarray(l.recStart, l.end), s);
-      s += l.end - l.recStart;
+    const staging = state.staging;
+    for (let o = due; o < n; o++) {
+      const i = order[o]!;
+      staging.set(L.chunks[chunk[i]!]!.subarray(rec[i]!, end[i]!), s);
+      s += end[i]! - rec[i]!;
     }
-    Atomics.store(this.state.words, STAGED, s);
+    Atomics.store(state.words, STAGED, s);
 
     if (due > 0) {
       try {
         sink(out.subarray(0, at));
       } catch {
-        this.state.count(DROPPED_SINK, due);
+        state.count(DROPPED_SINK, due);
       }
-      if (late) this.state.count(LATE, late);
-      for (let cpu = 0; cpu < perCpu.length; cpu++) if (perCpu[cpu]) this.state.addDelivered(cpu, perCpu[cpu]!);
+      if (late) state.count(LATE, late);
+      for (let c = 0; c < perCpu.length; c++) if (perCpu[c]) state.addDelivered(c, perCpu[c]!);
     }
-    return { read, written: due, staged: lines.length - due, bytes };
+    return { read, written: due, staged: n - due, bytes };
   }
 
   /**
@@ -147,25 +228,6 @@ export class Drainer {
       bytes += r.bytes;
       if (r.read === 0 || bytes >= limitBytes) return written;
     }
-  }
-}
-
-function byTime(a: Line, b: Line): number {
-  return a.ts - b.ts || a.cpu - b.cpu || a.recStart - b.recStart;
-}
-
-/** Splits a chunk of whole klog records into lines (payloads). */
-function parse(chunk: Uint8Array, into: Line[]): void {
-  const view = new DataView(chunk.buffer, chunk.byteOffset, chunk.byteLength);
-  for (let at = 0; at + KLOG_HEADER_SIZE <= chunk.length; ) {
-    if (view.getUint16(at, true) !== KLOG_MAGIC) return; // not ours: stop at what cannot be framed
-    const header = view.getUint8(at + H_HEADER_SIZE) || KLOG_HEADER_SIZE;
-    const length = view.getUint32(at + H_LENGTH, true);
-    const end = at + header + length;
-    if (end > chunk.length) return;
-    const ts = view.getUint32(at + H_TS_LO, true) + view.getUint32(at + H_TS_HI, true) * TWO_32;
-    into.push({ chunk, start: at + header, end, ts, cpu: view.getUint16(at + H_BUFFER, true), recStart: at });
-    at = end;
   }
 }
 

@@ -12,13 +12,14 @@ export const STAGED = 2; // bytes of records in staging
 export const CONSUMER_DONE = 3; // a target consumer finished its final drain (exit or end)
 export const DROPPED_SINK = 4; // lines lost because the sink failed (a write error)
 export const LATE = 5; // lines that reached the drain after a later-stamped line was written out
+export const TICKET = 6; // the next line's ticket: its place in the order of all threads' lines
 const DELIVERED = 8; // lines delivered, per buffer
 const HEADER_WORDS = 8;
 
 export class PinoState {
   readonly words: Int32Array;
   readonly staging: Uint8Array;
-  /** Timestamp of the last line written out (for counting late lines). */
+  /** Ticket of the last line written out, unwrapped (for order and for counting late lines). */
   private readonly last: Float64Array;
 
   constructor(readonly sab: SharedArrayBuffer, readonly stagingSab: SharedArrayBuffer) {
@@ -31,7 +32,7 @@ export class PinoState {
     return new PinoState(new SharedArrayBuffer(8 + (HEADER_WORDS + buffers) * 4), new SharedArrayBuffer(stagingBytes));
   }
 
-  /** Only the drain lock holder reads or writes it. */
+  /** Only the drain lock holder writes it. */
   get lastTs(): number {
     return this.last[0]!;
   }
@@ -98,6 +99,17 @@ export class PinoState {
     } finally {
       clearTimeout(keepAlive);
     }
+  }
+
+  /** A ticket (32 bits, wrapping) as a number that keeps growing: tickets in flight are within 2^31 of the last one written out. */
+  unwrap(ticket: number): number {
+    const last = this.lastTs;
+    return last + ((ticket - last) | 0);
+  }
+
+  /** The ticket the next line will get, unwrapped. */
+  nextTicket(): number {
+    return this.unwrap(Atomics.load(this.words, TICKET));
   }
 
   count(word: number, n = 1): void {
