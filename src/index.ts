@@ -21,7 +21,16 @@ process.on('worker', (worker) => {
 });
 
 export * from './channel/index.js';
-export { RelayError, type RelayErrorCode } from './errors.js';
+export {
+  RelayError,
+  type RelayErrorCode,
+  type ChannelErrorCode,
+  type KlogFormatErrorCode,
+  type ProtocolErrorCode,
+  type ConnectionErrorCode,
+  type RemoteErrorCode,
+  type SourceErrorCode,
+} from './errors.js';
 export type { BufferStats } from './buffer/index.js';
 export * from './hostfs/index.js';
 export * from './remote/index.js';

@@ -3,6 +3,7 @@
  * so a channel used from workers names an ES module (`module`) whose default
  * export, or export `callbacks`, is this object; every thread imports it.
  */
+import { RelayError } from '../errors.js';
 import type { RelayBuffer } from './channel.js';
 
 /** The is_global out-parameter of create_buf_file. */
@@ -47,7 +48,7 @@ export async function loadCallbacks(specifier: string): Promise<RelayCallbacks> 
   const mod = (await import(specifier)) as { callbacks?: RelayCallbacks; default?: RelayCallbacks };
   const callbacks = mod.callbacks ?? mod.default;
   if (!callbacks || typeof callbacks !== 'object') {
-    throw new TypeError(`module ${specifier} exports no relay callbacks (export 'callbacks' or a default object)`);
+    throw new RelayError('ERELAY_CALLBACKS_REQUIRED', `module ${specifier} exports no relay callbacks (export 'callbacks' or a default object)`);
   }
   return { ...callbacks, module: specifier };
 }

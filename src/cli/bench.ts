@@ -22,7 +22,7 @@ export function registerBench(program: Command): void {
 }
 
 async function runBench(args: string[]): Promise<number> {
-  if (!existsSync(RUNNER)) throw new CliError(`the bench runner is not built (${RUNNER} is missing): run npm run build`);
+  if (!existsSync(RUNNER)) throw new CliError('ERELAY_FAILED', `the bench runner is not built (${RUNNER} is missing): run npm run build`);
   if (args.includes('--help') || args.includes('-h')) {
     process.stdout.write('relayfs bench [flags]: runs the benchmarks with these flags of the bench runner:\n');
   }
@@ -32,7 +32,7 @@ async function runBench(args: string[]): Promise<number> {
   process.on('SIGTERM', forward);
   try {
     return await new Promise<number>((resolve, reject) => {
-      child.once('error', (err) => reject(new CliError(`cannot run the bench runner: ${err.message}`)));
+      child.once('error', (err) => reject(new CliError('ERELAY_FAILED', `cannot run the bench runner: ${err.message}`)));
       child.once('exit', (code, signal) => resolve(code ?? 128 + (signal ? (constants.signals[signal] ?? 0) : 0)));
     });
   } finally {

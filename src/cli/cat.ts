@@ -4,7 +4,7 @@ import { once } from 'node:events';
 import type { Command } from 'commander';
 import { KlogReader, LineBatcher, SequenceTracker, lineWriter, yieldToEventLoop, type SourceFile } from '../tools/index.js';
 import { action } from './action.js';
-import { CliError } from './errors.js';
+import { usageError } from './errors.js';
 import { stopOnSignals } from './signals.js';
 import { isRemote, openSourceArg, pidOption, remoteHelp, socketOption } from './source-arg.js';
 
@@ -43,7 +43,7 @@ ${remoteHelp('relayfs cat --socket /tmp/relayfs-4242/root.sock -f /trace/cpu0')}
 
 async function runCat(spec: string | undefined, flags: CatFlags): Promise<number> {
   const remote = isRemote(spec, flags);
-  if (remote && spec === undefined) throw new CliError('cat prints one relay file: name it, like /trace/cpu0', 2);
+  if (remote && spec === undefined) throw usageError('cat prints one relay file: name it, like /trace/cpu0');
   if (spec !== undefined && !remote && !spec.startsWith('hostfs:')) {
     let isDir = false;
     try {
@@ -51,7 +51,7 @@ async function runCat(spec: string | undefined, flags: CatFlags): Promise<number
     } catch {
       /* the source reports a missing file */
     }
-    if (isDir) throw new CliError(`${spec} is a directory: cat prints one file (relayfs merge ${spec} prints all of them in order)`, 2);
+    if (isDir) throw usageError(`${spec} is a directory: cat prints one file (relayfs merge ${spec} prints all of them in order)`);
   }
   const controller = new AbortController();
   const unlisten = stopOnSignals(controller);
@@ -61,7 +61,7 @@ async function runCat(spec: string | undefined, flags: CatFlags): Promise<number
     const entries = await source.list();
     if (entries.length !== 1) {
       const hint = remote ? 'name one of them, or record them all' : 'use merge for several';
-      throw new CliError(`${source.description} is not one relay file (it has ${entries.length}); ${hint}`, 2);
+      throw usageError(`${source.description} is not one relay file (it has ${entries.length}); ${hint}`);
     }
     file = await source.open(entries[0]!);
     const follow = source.live ? flags.follow === true : true;

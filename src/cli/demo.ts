@@ -172,8 +172,8 @@ function workerResult(w: Worker, id: number, ready: () => void): Promise<DemoWor
       if (m.type === 'ready') ready();
       if (m.type === 'done') resolve(m as DemoWorkerResult);
     });
-    w.once('error', (err) => reject(new CliError(`demo worker ${id} failed: ${err.message}`)));
-    w.once('exit', (code) => reject(new CliError(`demo worker ${id} exited (${code}) before reporting`)));
+    w.once('error', (err) => reject(new CliError('ERELAY_FAILED', `demo worker ${id} failed: ${err.message}`, { cause: err })));
+    w.once('exit', (code) => reject(new CliError('ERELAY_FAILED', `demo worker ${id} exited (${code}) before reporting`)));
   });
 }
 

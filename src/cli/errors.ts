@@ -1,31 +1,32 @@
 /**
- * Every failure of the command line ends as one line on stderr and a
- * non-zero exit status; a stack trace only with RELAYFS_DEBUG=1.
+ * Every failure of the command line ends as one line on stderr, "relayfs
+ * <command>: <what happened>", and an exit status: 2 for a usage mistake, 1
+ * for anything else. A stack trace only with RELAYFS_DEBUG=1.
  */
-import { KlogFormatError } from '../klog/index.js';
-import { RelayError } from '../index.js';
-import { SourceError } from '../tools/index.js';
+import { RelayError, messageOf, type CliErrorCode } from '../errors.js';
 
-/** A failure the user can act on; exitCode 2 for usage mistakes. */
-export class CliError extends Error {
-  readonly exitCode: number;
-  constructor(message: string, exitCode = 1) {
-    super(message);
+/** A failure the user can act on. */
+export class CliError extends RelayError {
+  declare readonly code: CliErrorCode;
+  constructor(code: CliErrorCode, message: string, options?: ErrorOptions) {
+    super(code, message, options);
     this.name = 'CliError';
-    this.exitCode = exitCode;
   }
+
+  get exitCode(): number {
+    return this.code === 'ERELAY_USAGE' ? 2 : 1;
+  }
+}
+
+/** A mistake in the command line itself: exit status 2. */
+export function usageError(message: string): CliError {
+  return new CliError('ERELAY_USAGE', message);
 }
 
 /** The one line to print for an error. */
 export function errorLine(err: unknown): string {
-  if (err instanceof KlogFormatError) return err.detail;
-  if (err instanceof CliError || err instanceof SourceError || err instanceof RelayError) return err.message;
-  const e = err as NodeJS.ErrnoException;
-  if (e && typeof e === 'object' && typeof e.code === 'string' && typeof e.message === 'string') {
-    // Node's fs errors already name the path: "ENOENT: no such file or directory, open 'x'".
-    return e.message;
-  }
-  return (e as Error)?.message ?? String(err);
+  // Node's own errors already name the path: "ENOENT: no such file or directory, open 'x'".
+  return messageOf(err).split('\n')[0]!;
 }
 
 export function exitCodeOf(err: unknown): number {
@@ -34,8 +35,7 @@ export function exitCodeOf(err: unknown): number {
 
 /** Prints the error line for `command` and sets the exit status. */
 export function reportError(command: string, err: unknown): void {
-  const line = errorLine(err).split('\n')[0];
-  process.stderr.write(`relayfs${command ? ` ${command}` : ''}: ${line}\n`);
+  process.stderr.write(`relayfs${command ? ` ${command}` : ''}: ${errorLine(err)}\n`);
   if (process.env.RELAYFS_DEBUG) process.stderr.write(`${(err as Error)?.stack ?? ''}\n`);
   process.exitCode = exitCodeOf(err);
 }

@@ -3,6 +3,7 @@ import type { Command } from 'commander';
 import { recordFromNats } from '../ship/index.js';
 import { record, DEFAULT_LATENCY_MS, SIDECAR_NAME, type Sidecar } from '../tools/index.js';
 import { action } from './action.js';
+import { messageOf } from '../errors.js';
 import { CliError } from './errors.js';
 import { bytes, count, table } from './format.js';
 import { LiveView, recordFrame } from './live-view.js';
@@ -82,7 +83,7 @@ async function runRecord(spec: string | undefined, flags: RecordFlags): Promise<
       onProgress: progress.live ? (p) => progress.update(recordFrame(`recording ${source.description} → ${flags.out}`, p, view)) : undefined,
     });
     progress.done();
-    if (producerError) throw new CliError(`the --run producer failed: ${(producerError as Error)?.message ?? String(producerError)}`);
+    if (producerError) throw new CliError('ERELAY_PRODUCER_FAILED', `the --run producer failed: ${messageOf(producerError)}`, { cause: producerError });
     process.stdout.write(flags.json ? JSON.stringify(sidecar, null, 2) + '\n' : renderSummary(sidecar, flags.out));
     return 0;
   } finally {

@@ -9,6 +9,7 @@ import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { hostfs, type HostFs } from '../index.js';
 import type { RelaySource } from '../tools/index.js';
+import { messageOf } from '../errors.js';
 import { CliError } from './errors.js';
 
 export interface ProducerContext {
@@ -30,8 +31,8 @@ export async function runProducer(spec: string, signal: AbortSignal): Promise<Ru
     mod = (await import(url)) as { default?: unknown };
   } catch (err) {
     const e = err as NodeJS.ErrnoException;
-    if (e?.code === 'ERR_MODULE_NOT_FOUND') throw new CliError(`--run ${spec}: module not found`);
-    throw new CliError(`--run ${spec}: failed to load: ${e?.message ?? String(err)}`);
+    if (e?.code === 'ERR_MODULE_NOT_FOUND') throw new CliError('ERELAY_USAGE', `--run ${spec}: module not found`, { cause: err });
+    throw new CliError('ERELAY_PRODUCER_FAILED', `--run ${spec}: failed to load: ${messageOf(err)}`, { cause: err });
   }
   if (typeof mod.default !== 'function') return { done: Promise.resolve() };
   const ctx: ProducerContext = { fs: hostfs, signal };
@@ -39,7 +40,7 @@ export async function runProducer(spec: string, signal: AbortSignal): Promise<Ru
     const result = (mod.default as (ctx: ProducerContext) => unknown)(ctx);
     return { done: Promise.resolve(result).then(() => undefined) };
   } catch (err) {
-    throw new CliError(`--run ${spec}: the producer failed: ${(err as Error)?.message ?? String(err)}`);
+    throw new CliError('ERELAY_PRODUCER_FAILED', `--run ${spec}: the producer failed: ${messageOf(err)}`, { cause: err });
   }
 }
 
@@ -54,7 +55,7 @@ export async function waitForFiles(source: RelaySource, timeoutMs: number, faile
       last = err;
     }
     if (Date.now() >= deadline) {
-      throw new CliError(`${source.description}: no relay files after ${timeoutMs} ms${last ? ` (${(last as Error).message})` : ''}`);
+      throw new CliError('ERELAY_TIMEOUT', `${source.description}: no relay files after ${timeoutMs} ms${last ? ` (${messageOf(last)})` : ''}`);
     }
     await Promise.race([new Promise((r) => setTimeout(r, 20)), failed ?? new Promise(() => {})]);
   }

@@ -7,7 +7,7 @@
  */
 import { Option } from 'commander';
 import { RemoteSource, openSource, type RelaySource } from '../tools/index.js';
-import { CliError } from './errors.js';
+import { usageError } from './errors.js';
 import { positiveInt } from './options.js';
 import { runProducer, waitForFiles, type RunningProducer } from './run-module.js';
 
@@ -51,24 +51,21 @@ export function isRemote(spec: string | undefined, flags: SourceFlags): boolean 
 export async function openSourceArg(spec: string | undefined, flags: SourceFlags, signal: AbortSignal): Promise<OpenedSource> {
   const { run } = flags;
   if (flags.socket !== undefined || flags.pid !== undefined) {
-    if (flags.socket !== undefined && flags.pid !== undefined) throw new CliError('give --socket or --pid, not both', 2);
+    if (flags.socket !== undefined && flags.pid !== undefined) throw usageError('give --socket or --pid, not both');
     const how = flags.socket !== undefined ? '--socket' : '--pid';
-    if (run) throw new CliError(`--run loads a producer into this process and ${how} reads another process: use one of them`, 2);
+    if (run) throw usageError(`--run loads a producer into this process and ${how} reads another process: use one of them`);
     const path = spec ?? '/';
     if (!path.startsWith('/')) {
-      throw new CliError(`with ${how} the argument is a path in the producer's relay tree, like /trace or /trace/cpu0 (got ${path})`, 2);
+      throw usageError(`with ${how} the argument is a path in the producer's relay tree, like /trace or /trace/cpu0 (got ${path})`);
     }
     return { source: new RemoteSource({ socketPath: flags.socket, pid: flags.pid, path }), producer: null };
   }
-  if (spec === undefined) throw new CliError('no source given: a directory or file on disk, hostfs:/dir with --run, or --socket PATH / --pid N', 2);
+  if (spec === undefined) throw usageError('no source given: a directory or file on disk, hostfs:/dir with --run, or --socket PATH / --pid N');
   const inProcess = spec.startsWith('hostfs:');
   if (inProcess && !run) {
-    throw new CliError(
-      `${spec} is a relay file of this process: add --run <module> to start its producer here (another process's relay files: --socket PATH or --pid N)`,
-      2,
-    );
+    throw usageError(`${spec} is a relay file of this process: add --run <module> to start its producer here (another process's relay files: --socket PATH or --pid N)`);
   }
-  if (run && isRemote(spec, flags)) throw new CliError(`--run loads a producer into this process and ${spec} is another process: use one of them`, 2);
+  if (run && isRemote(spec, flags)) throw usageError(`--run loads a producer into this process and ${spec} is another process: use one of them`);
   const source = openSource(spec);
   if (!run) return { source, producer: null };
   const producer = await runProducer(run, signal);

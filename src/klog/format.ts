@@ -5,6 +5,9 @@
  * span and counter records; version 1 recordings (text and raw only) still
  * decode.
  */
+import { RelayError, type KlogFormatErrorCode } from '../errors.js';
+
+export type { KlogFormatErrorCode };
 
 /** "KL" read as a little-endian u16: bytes 0x4b 0x4c at the start of every record. */
 export const KLOG_MAGIC = 0x4c4b;
@@ -71,21 +74,15 @@ export interface KlogRecord {
   readonly offset: number;
 }
 
-export type KlogFormatErrorCode = 'EKLOG_BAD_MAGIC' | 'EKLOG_VERSION' | 'EKLOG_BAD_HEADER' | 'EKLOG_TRUNCATED';
-
 /** Input that is not klog records (or not this version of them). */
-export class KlogFormatError extends Error {
-  readonly code: KlogFormatErrorCode;
+export class KlogFormatError extends RelayError {
+  declare readonly code: KlogFormatErrorCode;
   /** Offset of the offending header in the decoded stream. */
   readonly offset: number;
-  /** The message without the code, for tools that prefix a file name. */
-  readonly detail: string;
   constructor(code: KlogFormatErrorCode, offset: number, detail: string) {
-    super(`${code}: ${detail}`);
+    super(code, detail);
     this.name = 'KlogFormatError';
-    this.code = code;
     this.offset = offset;
-    this.detail = detail;
   }
 }
 

@@ -14,12 +14,11 @@ import { format as utilFormat } from 'node:util';
 import { threadId } from 'node:worker_threads';
 // Clients of the public API: the package entry also sets up each thread (writer identity).
 import { RelayChannel, RelayError, relayWrite } from '../index.js';
+import { invalidArg } from '../errors.js';
 import { klogNow } from './clock.js';
 import { writeHeader } from './encoder.js';
 import { KLOG_FLAG_TRUNCATED, KLOG_HEADER_SIZE, KLOG_NO_BUFFER, KLOG_TYPE_RAW, KLOG_TYPE_TEXT } from './format.js';
 import { encodeStructuredTail } from './structured.js';
-
-const invalidArg = (message: string) => new RelayError('ERELAY_INVALID_ARG', message);
 
 /** A function handler gets each encoded record; the bytes are reused after it returns. */
 export type KlogFunctionHandler = (record: Uint8Array, length: number) => unknown;

@@ -6,10 +6,12 @@
  */
 import { request, type IncomingMessage } from 'node:http';
 import type { BufferStats } from '../buffer/index.js';
+import { RelayError, invalidArg, messageOf, type RemoteErrorCode } from '../errors.js';
 import {
   END_TRAILER,
   ProtocolError,
   STATS_TRAILER,
+  STATUS,
   encodePath,
   type EndReason,
   type ErrorBody,
@@ -58,15 +60,21 @@ export interface ReadResult extends ReadEnd {
 }
 
 /** An error from the server (status ≥ 400, code from the JSON body) or from the connection (status 0). */
-export class RemoteError extends Error {
-  readonly code: string;
+export class RemoteError extends RelayError {
+  declare readonly code: RemoteErrorCode;
   readonly status: number;
-  constructor(code: string, status: number, message: string) {
-    super(`${code}: ${message}`);
+  constructor(code: RemoteErrorCode, status: number, message: string, options?: ErrorOptions) {
+    super(code, message, options);
     this.name = 'RemoteError';
-    this.code = code;
     this.status = status;
   }
+}
+
+/** Connection failures keep their system code when it is one callers branch on. */
+const CONNECTION_CODES = new Set<string>(['ECONNREFUSED', 'ECONNRESET', 'EACCES', 'EPERM', 'ENOTSOCK', 'EPIPE', 'ETIMEDOUT', 'ENOENT']);
+
+function connectionCode(err: NodeJS.ErrnoException): RemoteErrorCode {
+  return err.code !== undefined && CONNECTION_CODES.has(err.code) ? (err.code as RemoteErrorCode) : 'ECONNECT';
 }
 
 export class RelayRemote {
@@ -81,7 +89,7 @@ export class RelayRemote {
     this.timeoutMs = options.timeoutMs ?? 10_000;
     if (options.url !== undefined) {
       const url = new URL(options.url);
-      if (url.protocol !== 'http:') throw new TypeError(`url must be http://host:port, got ${options.url}`);
+      if (url.protocol !== 'http:') throw invalidArg(`url must be http://host:port, got ${options.url}`);
       this.target = { host: url.hostname, port: Number(url.port || 80) };
       this.address = url.origin;
     } else {
@@ -150,7 +158,7 @@ export class RelayRemote {
         req.setTimeout(timeoutMs, () => req.destroy(new RemoteError('ETIMEDOUT', 0, `${target}: no answer from ${this.address} within ${timeoutMs} ms`)));
       }
       req.on('error', (err: NodeJS.ErrnoException) => {
-        reject(err instanceof RemoteError ? err : new RemoteError(err.code ?? err.name ?? 'ECONN', 0, `${this.address}: ${err.message}`));
+        reject(err instanceof RemoteError ? err : new RemoteError(connectionCode(err), 0, `${this.address}: ${err.message}`, { cause: err }));
       });
       req.on('response', (res) => {
         if (res.statusCode !== undefined && res.statusCode < 300) {
@@ -189,7 +197,7 @@ export class RemoteFollow implements AsyncIterable<Uint8Array> {
   }
 
   async *[Symbol.asyncIterator](): AsyncGenerator<Uint8Array, void, undefined> {
-    if (this.started) throw new TypeError('a RemoteFollow can be iterated once');
+    if (this.started) throw new RelayError('ERELAY_INVALID_STATE', 'a RemoteFollow can be iterated once');
     this.started = true;
     const res = await this.request();
     try {
@@ -216,7 +224,7 @@ function encodeOrThrow(path: string): string {
   try {
     return encodePath(path);
   } catch (err) {
-    if (err instanceof ProtocolError) throw new RemoteError(err.code, 0, err.message);
+    if (err instanceof ProtocolError) throw new RemoteError(err.code, 0, err.detail);
     throw err;
   }
 }
@@ -241,7 +249,7 @@ async function* body(res: IncomingMessage, from: string): AsyncGenerator<Buffer,
     for await (const chunk of res) yield chunk as Buffer;
   } catch (err) {
     if ((err as Error)?.name === 'AbortError' || err instanceof RemoteError) throw err;
-    throw new RemoteError('ECONNRESET', 0, `the connection to ${from} was lost in the middle of a read: ${(err as Error)?.message ?? String(err)}`);
+    throw new RemoteError('ECONNRESET', 0, `the connection to ${from} was lost in the middle of a read: ${messageOf(err)}`, { cause: err });
   }
 }
 
@@ -277,9 +285,10 @@ async function readText(res: IncomingMessage, limit: number): Promise<string> {
 function errorFrom(status: number, text: string): RemoteError {
   try {
     const body = JSON.parse(text) as ErrorBody;
-    if (body?.error?.code) return new RemoteError(body.error.code, status, body.error.message);
+    const code = body?.error?.code;
+    if (typeof code === 'string' && Object.hasOwn(STATUS, code)) return new RemoteError(code, status, String(body.error.message));
   } catch {
     /* not our JSON: fall through */
   }
-  return new RemoteError(`HTTP${status}`, status, text.slice(0, 200) || `HTTP status ${status}`);
+  return new RemoteError('EPROTO', status, text.slice(0, 200) || `HTTP status ${status}`);
 }

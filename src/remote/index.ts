@@ -21,7 +21,6 @@ export {
   type ChannelInfo as RemoteChannelInfo,
   type EndReason as RemoteEndReason,
   type ErrorBody as RemoteErrorBody,
-  type ErrorCode as RemoteErrorCode,
   type FileInfo as RemoteFileInfo,
   type Listing as RemoteListing,
   type ServerInfo as RemoteServerInfo,

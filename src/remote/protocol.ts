@@ -6,6 +6,7 @@
  * docs/remote-protocol.md is the normative description.
  */
 import type { BufferStats } from '../buffer/index.js';
+import { RelayError, type ProtocolErrorCode } from '../errors.js';
 
 export const PROTOCOL_VERSION = 1;
 export const API_PREFIX = '/v1';
@@ -24,18 +25,7 @@ export const MAX_READ_BYTES = 0x7fffffff;
 /** Longest request target we parse; longer ones are refused before any decoding. */
 export const MAX_TARGET_LENGTH = 4096;
 
-export type ErrorCode =
-  | 'EBADREQUEST' // malformed HTTP, a body where none belongs, a bad query
-  | 'EBADPATH' // a path that cannot name a relay file: '..', '.', NUL, '\', encoded '/', bad %-encoding
-  | 'EUNAUTHORIZED' // TCP request without the right bearer token
-  | 'ENOENT' // no relay file or directory there (or its channel is gone)
-  | 'ENOROUTE' // no such API route
-  | 'EISDIR' // a per-file operation on a directory
-  | 'EMETHOD' // a method other than GET
-  | 'ETOOLARGE' // request line or headers too large
-  | 'ETIMEDOUT' // the request (line and headers) did not arrive in time
-  | 'EBUSY' // the server is shutting down or at its connection limit
-  | 'EINTERNAL'; // a bug on the server side; the producer is unaffected
+export type ErrorCode = ProtocolErrorCode;
 
 export const STATUS: Record<ErrorCode, number> = {
   EBADREQUEST: 400,
@@ -56,18 +46,17 @@ export interface ErrorBody {
   error: { status: number; code: ErrorCode; message: string };
 }
 
-export class ProtocolError extends Error {
-  readonly code: ErrorCode;
+export class ProtocolError extends RelayError {
+  declare readonly code: ProtocolErrorCode;
   readonly status: number;
-  constructor(code: ErrorCode, message: string) {
-    super(message);
+  constructor(code: ProtocolErrorCode, message: string) {
+    super(code, message);
     this.name = 'ProtocolError';
-    this.code = code;
     this.status = STATUS[code];
   }
 
   body(): ErrorBody {
-    return { error: { status: this.status, code: this.code, message: this.message } };
+    return { error: { status: this.status, code: this.code, message: this.detail } };
   }
 }
 

@@ -169,13 +169,13 @@ async function clearStaleSocket(socketPath: string): Promise<void> {
 /** Waits for the serving thread to listen; returns its TCP port. */
 function started(worker: Worker): Promise<number | null> {
   return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => done(new Error(`relayfs remote server thread did not start within ${START_TIMEOUT_MS} ms`)), START_TIMEOUT_MS);
+    const timer = setTimeout(() => done(new RelayError('ERELAY_SERVER_FAILED', `relayfs remote server thread did not start within ${START_TIMEOUT_MS} ms`)), START_TIMEOUT_MS);
     const onMessage = (msg: FromWorker): void => {
       if (msg.type === 'ready') done(null, msg.tcpPort);
-      else if (msg.type === 'error') done(Object.assign(new Error(`relayfs remote server could not listen: ${msg.message}`), { code: msg.code }));
+      else if (msg.type === 'error') done(new RelayError('ERELAY_SERVER_FAILED', `relayfs remote server could not listen: ${msg.message}`, { cause: { code: msg.code, message: msg.message } }));
     };
-    const onError = (err: Error): void => done(err);
-    const onExit = (code: number): void => done(new Error(`relayfs remote server thread exited (code ${code}) before listening`));
+    const onError = (err: Error): void => done(new RelayError('ERELAY_SERVER_FAILED', `relayfs remote server thread failed: ${err.message}`, { cause: err }));
+    const onExit = (code: number): void => done(new RelayError('ERELAY_SERVER_FAILED', `relayfs remote server thread exited (code ${code}) before listening`));
     function done(err: Error | null, port: number | null = null): void {
       clearTimeout(timer);
       worker.off('message', onMessage).off('error', onError).off('exit', onExit);

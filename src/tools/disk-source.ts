@@ -6,21 +6,11 @@
 import { readFileSync, statSync, readdirSync } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
-import type { BufferStats } from '../index.js';
+import type { BufferStats } from '../buffer/index.js';
 import { SIDECAR_NAME, type Sidecar } from './summary.js';
-import { splitBufferName, type RelaySource, type SourceEntry, type SourceFile, type SourcePoll } from './source.js';
+import { SourceError, splitBufferName, type RelaySource, type SourceEntry, type SourceFile, type SourcePoll } from './source.js';
 
 const CHUNK = 1 << 20;
-
-/** A missing or unusable path, reported in one line. */
-export class SourceError extends Error {
-  readonly code: string;
-  constructor(code: string, message: string) {
-    super(message);
-    this.name = 'SourceError';
-    this.code = code;
-  }
-}
 
 export class DiskSource implements RelaySource {
   readonly description: string;

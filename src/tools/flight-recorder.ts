@@ -110,7 +110,7 @@ export class FlightRecorder {
    * consumes it: the next dump starts where this one ended. Synchronous.
    */
   dump(reason = 'on-demand', extra: { error?: string } = {}): DumpResult {
-    if (this.closed) throw new Error('flight recorder is closed');
+    if (this.closed) throw new RelayError('ERELAY_CLOSED', 'flight recorder is closed');
     const dir = join(this.dumpDir, `dump-${process.pid}-${++dumpCounter}-${reason}`);
     mkdirSync(dir, { recursive: true });
     const buffers = this.fs.files(this.dentry.path).sort((a, b) => a.cpu - b.cpu);

@@ -3,7 +3,7 @@
  * than memory merge fine), naming the file in any format error.
  */
 import { KlogDecoder, KlogFormatError, type KlogRecord, type TruncatedTail } from '../klog/index.js';
-import { SourceError } from './disk-source.js';
+import { SourceError } from './source.js';
 import { yieldToEventLoop } from './record.js';
 import type { SourceFile } from './source.js';
 
@@ -79,7 +79,7 @@ export class KlogReader {
     try {
       return this.decoder.push(chunk);
     } catch (err) {
-      if (err instanceof KlogFormatError) throw new SourceError(err.code, `${this.file.entry.path}: ${err.detail}`);
+      if (err instanceof KlogFormatError) throw new SourceError(err.code, `${this.file.entry.path}: ${err.detail}`, { cause: err });
       throw err;
     }
   }

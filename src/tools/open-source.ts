@@ -5,7 +5,8 @@
  * for files on disk.
  */
 import type { HostFs } from '../index.js';
-import { DiskSource, SourceError } from './disk-source.js';
+import { DiskSource } from './disk-source.js';
+import { SourceError } from './source.js';
 import { HostfsSource } from './hostfs-source.js';
 import type { RelaySource } from './source.js';
 

@@ -18,8 +18,9 @@ import { join } from 'node:path';
 import type { BufferStats } from '../index.js';
 import { KLOG_MAGIC, KLOG_MIN_VERSION, KLOG_VERSION, KlogFormatError, KlogScanner, klogNow } from '../klog/index.js';
 import { FILL_SAMPLES_NAME, FillSampleWriter } from './fill-samples.js';
+import { invalidArg } from '../errors.js';
 import { summarizeBuffer, totalsOf, writeSidecar, type Sidecar } from './summary.js';
-import type { RelaySource, SourceEntry, SourceFile } from './source.js';
+import { SourceError, type RelaySource, type SourceEntry, type SourceFile } from './source.js';
 
 export const DEFAULT_LATENCY_MS = 50;
 
@@ -66,12 +67,12 @@ export interface RecordProgress {
 export async function record(options: RecordOptions): Promise<Sidecar> {
   const { source, outDir } = options;
   const latency = options.latency ?? DEFAULT_LATENCY_MS;
-  if (!(latency > 0)) throw new RangeError(`latency must be above 0 ms, got ${latency}`);
+  if (!(latency > 0)) throw invalidArg(`latency must be above 0 ms, got ${latency}`);
   const started = Date.now();
   await mkdir(outDir, { recursive: true });
 
   const entries = await source.list();
-  if (entries.length === 0) throw new Error(`${source.description}: no relay files to record`);
+  if (entries.length === 0) throw new SourceError('ENOENT', `${source.description}: no relay files to record`);
   const sidecar: Sidecar = {
     kind: 'record',
     version: 1,

@@ -26,13 +26,13 @@
  * in the middle of a read, no such relay file.
  */
 import { lstatSync } from 'node:fs';
-import type { BufferStats } from '../index.js';
+import type { BufferStats } from '../buffer/index.js';
+import type { SourceErrorCode } from '../errors.js';
 import { RelayRemote, RemoteError } from '../remote/client.js';
 import type { EndReason, FileInfo, Listing } from '../remote/protocol.js';
 import { defaultSocketPath, listSockets } from '../remote/socket-dir.js';
-import { SourceError } from './disk-source.js';
 import { registerSourceScheme } from './open-source.js';
-import { splitBufferName, type RelaySource, type SourceEntry, type SourceFile, type SourcePoll } from './source.js';
+import { SourceError, splitBufferName, type RelaySource, type SourceEntry, type SourceFile, type SourcePoll } from './source.js';
 
 export interface RemoteSourceOptions {
   /** The producer's Unix socket (its exposeRelayFiles().socketPath). */
@@ -218,17 +218,17 @@ export class RemoteSource implements RelaySource {
           case 'ETIMEDOUT':
             return connectionError('ETIMEDOUT', `${sock}: no answer about ${path} in time (the producer's server is stuck?)`);
           case 'EBADPATH':
-            return new SourceError('EBADPATH', `${path}: not a valid relay path: ${stripCode(err)}`);
+            return new SourceError('EBADPATH', `${path}: not a valid relay path: ${err.detail}`);
           default:
-            return connectionError(err.code, `${sock}: ${stripCode(err)}`);
+            return connectionError(err.code, `${sock}: ${err.detail}`);
         }
       }
       if (err.code === 'ENOENT') return new SourceError('ENOENT', `${path}: no such relay file or directory in the process serving ${sock}`);
       if (err.code === 'EBUSY') return connectionError('EBUSY', `${sock}: the producer's server is shutting down`);
-      return new SourceError(err.code, `${sock}: ${path}: ${stripCode(err)}`);
+      return new SourceError(err.code, `${sock}: ${path}: ${err.detail}`);
     }
     const e = err as NodeJS.ErrnoException;
-    return new SourceError(typeof e?.code === 'string' ? e.code : 'EREMOTE', `${sock}: ${e?.message ?? String(err)}`);
+    return new SourceError('EREMOTE', `${sock}: ${e?.message ?? String(err)}`, { cause: err });
   }
 
   private learnGeometry(listing: Listing): void {
@@ -470,19 +470,14 @@ function normalizeRelayPath(path: string): string {
 /** SourceErrors that mean "the connection failed", as opposed to the server's answer. */
 const connectionErrors = new WeakSet<SourceError>();
 
-function connectionError(code: string, message: string): SourceError {
-  const err = new SourceError(code, message);
+function connectionError(code: SourceErrorCode, message: string, cause?: unknown): SourceError {
+  const err = new SourceError(code, message, cause === undefined ? undefined : { cause });
   connectionErrors.add(err);
   return err;
 }
 
 function isConnectionError(err: SourceError): boolean {
   return connectionErrors.has(err);
-}
-
-/** A RemoteError's message without the "CODE: " it starts with. */
-function stripCode(err: RemoteError): string {
-  return err.message.startsWith(`${err.code}: `) ? err.message.slice(err.code.length + 2) : err.message;
 }
 
 class Semaphore {

@@ -7,7 +7,17 @@
  *
  * Every method may be asynchronous so that a remote source can implement it.
  */
-import type { BufferStats } from '../index.js';
+import type { BufferStats } from '../buffer/index.js';
+import { RelayError, type SourceErrorCode } from '../errors.js';
+
+/** A missing or unusable source, reported in one line. */
+export class SourceError extends RelayError {
+  declare readonly code: SourceErrorCode;
+  constructor(code: SourceErrorCode, message: string, options?: ErrorOptions) {
+    super(code, message, options);
+    this.name = 'SourceError';
+  }
+}
 
 /** One relay file of a source: the N-th buffer of a channel. */
 export interface SourceEntry {
