@@ -117,6 +117,16 @@ export function checkSize(name: string, value: unknown, max: number): number {
   return value;
 }
 
+/** Checks a file or directory name (a relay file's base name, a host filesystem entry): one path component, no escape from its tree. */
+export function checkName(name: unknown, what: string, max: number): string {
+  if (typeof name !== 'string' || name.length === 0) throw invalidArg(`${what} must be a non-empty string, got ${describe(name)}`);
+  if (name.includes('/') || name.includes('\\') || name.includes('\0') || name.includes('..') || name === '.') {
+    throw invalidArg(`${what} ${JSON.stringify(name)} must not contain '/', '\\', NUL or '..'`);
+  }
+  if (name.length > max) throw invalidArg(`${what} is longer than ${max} characters`);
+  return name;
+}
+
 export function describe(value: unknown): string {
   if (typeof value === 'string') return JSON.stringify(value);
   if (typeof value === 'number' || typeof value === 'bigint' || typeof value === 'boolean') return String(value);

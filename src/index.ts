@@ -3,24 +3,32 @@
  * This Node.js entry adds the host filesystem and file operations to the
  * pure core (buffer/, channel/).
  */
-import { availableParallelism } from 'node:os';
-import { isMainThread, threadId } from 'node:worker_threads';
-import { setWriterIdentity, setWriterMayBlock } from './buffer/index.js';
-import { setDefaultBufferCount } from './channel/api.js';
-import { recoverWriter } from './channel/channel.js';
+import './threads.js';
 
-setDefaultBufferCount(availableParallelism());
-setWriterIdentity(threadId + 1);
-// Blocking mode never stalls the main thread's event loop: there a full buffer drops and counts.
-setWriterMayBlock(!isMainThread);
-// A worker terminated while it held a buffer lock (inside a switch) would
-// leave that buffer locked: release it when the worker exits.
-process.on('worker', (worker) => {
-  const identity = worker.threadId + 1;
-  worker.once('exit', () => recoverWriter(identity));
-});
-
-export * from './channel/index.js';
+export {
+  relayOpen,
+  relayClose,
+  relayFlush,
+  relayReset,
+  relaySubbufsConsumed,
+  relayWrite,
+  __relayWrite,
+  relayReserve,
+  relayReserveOffset,
+  relayBufFull,
+  subbufStartReserve,
+  relayLateSetupFiles,
+  relayAttach,
+  relayAttachSync,
+  RELAY_FILE_MODE,
+  RelayBuffer,
+  RelayChannel,
+  defaultSubbufStart,
+  type RelayOpenOptions,
+  type ChannelHandle,
+  type IsGlobal,
+  type RelayCallbacks,
+} from './channel/index.js';
 export {
   RelayError,
   type RelayErrorCode,
@@ -32,8 +40,49 @@ export {
   type SourceErrorCode,
 } from './errors.js';
 export type { BufferStats } from './buffer/index.js';
-export * from './hostfs/index.js';
-export * from './remote/index.js';
+export {
+  HostFs,
+  hostfs,
+  hostfsCallbacks,
+  RelayFile,
+  RelayMapping,
+  POLLERR,
+  POLLHUP,
+  POLLIN,
+  POLLRDNORM,
+  type DirListing,
+  type FileEntry,
+  type OpenOptions,
+  type RelayDentry,
+  type ChunkOptions,
+  type PollOptions,
+  type PollResult,
+  type RelayChunk,
+  type SendfileOptions,
+} from './hostfs/index.js';
+export {
+  exposeRelayFiles,
+  RelayRemote,
+  RemoteError,
+  RemoteFollow,
+  connectRemote,
+  defaultSocketPath,
+  listSockets,
+  REMOTE_PROTOCOL_VERSION,
+  type ExposeOptions,
+  type RelayFileServer,
+  type RemoteReadEnd,
+  type RemoteReadResult,
+  type RemoteFollowOptions,
+  type RemoteOptions,
+  type RemoteReadOptions,
+  type RemoteChannelInfo,
+  type RemoteEndReason,
+  type RemoteErrorBody,
+  type RemoteFileInfo,
+  type RemoteListing,
+  type RemoteServerInfo,
+} from './remote/index.js';
 export {
   klog,
   klogv,

@@ -12,8 +12,8 @@ type TextFn = (format: string, a1?: unknown, a2?: unknown, a3?: unknown, a4?: un
 type RawFn = (data: Uint8Array, length?: number) => unknown;
 
 // The same parameters as klog and klogRaw, and nothing in the body.
-function emptyText(format: string, a1?: unknown, a2?: unknown, a3?: unknown, a4?: unknown, a5?: unknown, a6?: unknown, a7?: unknown, a8?: unknown): void {}
-function emptyRaw(data: Uint8Array, length?: number): void {}
+function emptyText(_format: string, _a1?: unknown, _a2?: unknown, _a3?: unknown, _a4?: unknown, _a5?: unknown, _a6?: unknown, _a7?: unknown, _a8?: unknown): void {}
+function emptyRaw(_data: Uint8Array, _length?: number): void {}
 
 const FORMAT = 'req %s %d';
 const str = 'x'; // 'req x 1000000000': 16 bytes, had there been a handler

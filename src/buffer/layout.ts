@@ -98,7 +98,7 @@ export const ROOM_WAITERS = 63;
 
 // --- per-sub-buffer arrays
 export const SLOT_ARRAYS = 64;
-export const slotPadding = (n: number, slot: number): number => SLOT_ARRAYS + slot;
+export const slotPadding = (slot: number): number => SLOT_ARRAYS + slot;
 export const slotMsgs = (n: number, slot: number): number => SLOT_ARRAYS + n + slot;
 export const slotReserve = (n: number, slot: number): number => SLOT_ARRAYS + 2 * n + slot;
 

@@ -176,7 +176,7 @@ export class BufferReader {
 
   /** Padding bytes at the end of a finished sub-buffer (by slot index). */
   padding(slot: number): number {
-    return Atomics.load(this.ctrl, slotPadding(this.mem.nSubbufs, slot));
+    return Atomics.load(this.ctrl, slotPadding(slot));
   }
 
   /** Bytes a read would return now (a lower bound while writers run). */
@@ -189,7 +189,7 @@ export class BufferReader {
     const readBytes = c[READ_SUBBUF] === consumed ? Atomics.load(c, READ_BYTES) : 0;
     let total = 0;
     for (let i = 0, cursor = consumed; i < ready; i++, cursor = seqNext(cursor, this.wrap)) {
-      const valid = size - Atomics.load(c, slotPadding(n, cursor % n));
+      const valid = size - Atomics.load(c, slotPadding(cursor % n));
       total += i === 0 ? Math.max(0, valid - readBytes) : valid;
     }
     if (this.snapshot(produced)) {
@@ -383,7 +383,7 @@ export class BufferReader {
       let end: number;
       let msgs: number;
       if (finished) {
-        end = base + size - Atomics.load(c, slotPadding(n, slot));
+        end = base + size - Atomics.load(c, slotPadding(slot));
         msgs = Atomics.load(c, slotMsgs(n, slot));
       } else {
         if (!this.snapshot(produced)) break;

@@ -504,7 +504,7 @@ export class BufferWriter {
     const next = stalled ? produced : seqNext(produced, this.wrap);
     const prevSlot = (next + n - 1) % n;
     const newSlot = next % n;
-    const prevPadding = stalled ? c[slotPadding(n, prevSlot)]! : (prevSlot + 1) * size - c[OFFS + (k & 3)]!;
+    const prevPadding = stalled ? c[slotPadding(prevSlot)]! : (prevSlot + 1) * size - c[OFFS + (k & 3)]!;
 
     const held = this.holdWhenFull ? this.holdOldest(next) : -1;
     this.producePending = !stalled;
@@ -550,7 +550,7 @@ export class BufferWriter {
     const u = this.u32;
     const n = this.nSubbufs;
     const bytes = this.subbufSize - padding - c[slotReserve(n, slot)]!;
-    c[slotPadding(n, slot)] = padding;
+    c[slotPadding(slot)] = padding;
     c[slotMsgs(n, slot)] = k;
     this.beginStats();
     add64(u, C_PADDING, padding);
@@ -578,7 +578,7 @@ export class BufferWriter {
     const next = seqNext(held, this.wrap);
     this.beginStats();
     add64(u, C_OVERWRITTEN, 1);
-    add64(u, C_OVER_BYTES, this.subbufSize - c[slotPadding(n, slot)]! - c[slotReserve(n, slot)]!);
+    add64(u, C_OVER_BYTES, this.subbufSize - c[slotPadding(slot)]! - c[slotReserve(n, slot)]!);
     // STEALING, stored with plain statements just before the count, tells
     // recover() that these messages are counted lost, so it completes the
     // release instead of handing them to a reader too.
@@ -598,7 +598,7 @@ export class BufferWriter {
     c[STALLED] = 0;
     c[RESERVE] = reserve;
     c[slotReserve(n, slot)] = reserve;
-    c[slotPadding(n, slot)] = 0;
+    c[slotPadding(slot)] = 0;
     c[slotMsgs(n, slot)] = 0;
     c[OFFS] = slot * this.subbufSize + reserve;
     Atomics.add(c, GEN, 1);

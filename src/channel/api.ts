@@ -5,7 +5,7 @@
  * relayLateSetupFiles; plus relayAttach for other threads. Pure code.
  */
 import { BufferMemory, MAX_BUFFER_BYTES, MAX_SUBBUFS } from '../buffer/index.js';
-import { RelayError, checkSize, describe, invalidArg } from '../errors.js';
+import { RelayError, checkName, checkSize, describe, invalidArg } from '../errors.js';
 import { loadCallbacks, type IsGlobal, type RelayCallbacks } from './callbacks.js';
 import { ChannelControl, RelayBuffer, RelayChannel, type ChannelHandle } from './channel.js';
 
@@ -327,12 +327,9 @@ function removeFiles(chan: RelayChannel): void {
   }
 }
 
+/** Room is left for the buffer number appended to the base name. */
 export function checkBaseFilename(name: unknown): asserts name is string {
-  if (typeof name !== 'string' || name.length === 0) throw invalidArg(`base filename must be a non-empty string, got ${describe(name)}`);
-  if (name.includes('/') || name.includes('\\') || name.includes('\0') || name.includes('..') || name === '.') {
-    throw invalidArg(`base filename ${JSON.stringify(name)} must not contain '/', '\\', NUL or '..'`);
-  }
-  if (name.length > 200) throw invalidArg('base filename is longer than 200 characters');
+  checkName(name, 'base filename', 200);
 }
 
 function checkCallbacks(callbacks: RelayCallbacks): void {

@@ -1,4 +1,21 @@
 /** The channel and its callbacks over the shared-memory buffers. Pure code. */
-export * from './api.js';
-export { ChannelControl, RelayBuffer, RelayChannel, notifyMapping, recoverWriter, type ChannelHandle } from './channel.js';
-export { defaultSubbufStart, loadCallbacks, type IsGlobal, type RelayCallbacks } from './callbacks.js';
+export {
+  relayOpen,
+  relayClose,
+  relayFlush,
+  relayReset,
+  relaySubbufsConsumed,
+  relayWrite,
+  __relayWrite,
+  relayReserve,
+  relayReserveOffset,
+  relayBufFull,
+  subbufStartReserve,
+  relayLateSetupFiles,
+  relayAttach,
+  relayAttachSync,
+  RELAY_FILE_MODE,
+  type RelayOpenOptions,
+} from './api.js';
+export { RelayBuffer, RelayChannel, type ChannelHandle } from './channel.js';
+export { defaultSubbufStart, type IsGlobal, type RelayCallbacks } from './callbacks.js';

@@ -5,7 +5,7 @@
  * records it made.
  */
 import { parentPort, threadId, workerData } from 'node:worker_threads';
-import type { ChannelHandle } from '../index.js';
+import type { ChannelHandle } from '../channel/channel.js';
 import { klog, klogAttach, klogCounter, klogRaw, klogSpan, klogStats } from '../klog/index.js';
 
 export interface DemoWorkerData {

@@ -11,8 +11,10 @@ import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import type { Command } from 'commander';
-import { relayClose, relayOpen, hostfs, hostfsCallbacks } from '../index.js';
-import { DEFAULT_LATENCY_MS, DiskSource, HostfsSource, KlogReader, record, writeChromeTraceFile, type BufferSummary, type ChromeExportSummary, type Sidecar } from '../tools/index.js';
+import { relayClose, relayOpen } from '../channel/api.js';
+import { DEFAULT_LATENCY_MS } from '../defaults.js';
+import { hostfs, hostfsCallbacks } from '../hostfs/hostfs.js';
+import { DiskSource, HostfsSource, KlogReader, record, writeChromeTraceFile, type BufferSummary, type ChromeExportSummary, type Sidecar } from '../tools/index.js';
 import { action } from './action.js';
 import type { DemoWorkerData, DemoWorkerResult } from './demo-worker.js';
 import { CliError } from './errors.js';
@@ -20,7 +22,7 @@ import { bar, bytes, count, table } from './format.js';
 import { LiveView, recordFrame } from './live-view.js';
 import { positiveInt, positiveNumber, size } from './options.js';
 import { createProgress } from './progress.js';
-import { stopOnSignals } from './signals.js';
+import { sleep, stopOnSignals } from './signals.js';
 
 interface DemoFlags {
   workers: number;
@@ -245,18 +247,4 @@ function report(flags: DemoFlags, elapsedMs: number, outDir: string, keep: boole
       : 'NOT verified: see the check column',
     keep ? `files: ${outDir}` : `files removed (keep them with --out DIR or --keep)`,
   ].join('\n') + '\n';
-}
-
-/** Resolves after ms (never, for Infinity) or when the signal aborts. */
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  if (signal.aborted) return Promise.resolve();
-  return new Promise((resolve) => {
-    const t = ms === Infinity ? undefined : setTimeout(done, ms);
-    signal.addEventListener('abort', done, { once: true });
-    function done() {
-      clearTimeout(t);
-      signal.removeEventListener('abort', done);
-      resolve();
-    }
-  });
 }

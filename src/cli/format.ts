@@ -12,10 +12,6 @@ export function bytes(n: number): string {
   return u === 0 ? `${v} B` : `${v.toFixed(v < 10 ? 2 : v < 100 ? 1 : 0)} ${UNITS[u]}`;
 }
 
-export function rate(perSecond: number, unit = '/s'): string {
-  return `${compact(perSecond)}${unit}`;
-}
-
 /** 1234567 → "1.23M". */
 export function compact(n: number): string {
   const abs = Math.abs(n);

@@ -2,7 +2,7 @@
  * The per-buffer live table shared by top, demo and record: fill level,
  * write rate, drop rate, from successive counter snapshots.
  */
-import type { BufferStats } from '../index.js';
+import type { BufferStats } from '../buffer/index.js';
 import { lostOf, type RecordProgress } from '../tools/index.js';
 import { bar, bytes, compact, count, seconds, table } from './format.js';
 

@@ -5,6 +5,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { Command } from 'commander';
+import '../threads.js';
 import { registerBench } from './bench.js';
 import { registerCat } from './cat.js';
 import { registerDemo } from './demo.js';

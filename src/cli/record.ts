@@ -1,7 +1,8 @@
 /** `relayfs record`: a channel's buffers to disk, one file per buffer, until stopped. */
 import type { Command } from 'commander';
+import { DEFAULT_LATENCY_MS } from '../defaults.js';
 import { recordFromNats } from '../ship/index.js';
-import { record, DEFAULT_LATENCY_MS, SIDECAR_NAME, type Sidecar } from '../tools/index.js';
+import { record, SIDECAR_NAME, type Sidecar } from '../tools/index.js';
 import { action } from './action.js';
 import { messageOf } from '../errors.js';
 import { CliError } from './errors.js';

@@ -7,7 +7,7 @@
  */
 import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { hostfs, type HostFs } from '../index.js';
+import { hostfs, type HostFs } from '../hostfs/hostfs.js';
 import type { RelaySource } from '../tools/index.js';
 import { messageOf } from '../errors.js';
 import { CliError } from './errors.js';

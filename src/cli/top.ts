@@ -8,7 +8,7 @@ import { action } from './action.js';
 import { LiveView, fillFromStats, type BufferSnapshot } from './live-view.js';
 import { positiveInt, positiveNumber } from './options.js';
 import { createProgress } from './progress.js';
-import { stopOnSignals } from './signals.js';
+import { sleep, stopOnSignals } from './signals.js';
 import { openSourceArg, pidOption, remoteHelp, socketOption } from './source-arg.js';
 
 interface TopFlags {
@@ -82,16 +82,4 @@ async function snapshot(file: SourceFile): Promise<BufferSnapshot> {
     fill = Math.min(1, (await file.available()) / (file.subbufSize * file.nSubbufs));
   }
   return { name: file.entry.name, stats, fill };
-}
-
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    const t = setTimeout(done, ms);
-    signal.addEventListener('abort', done, { once: true });
-    function done() {
-      clearTimeout(t);
-      signal.removeEventListener('abort', done);
-      resolve();
-    }
-  });
 }

@@ -10,9 +10,9 @@
  * needs no help from the thread that made it once its entry has arrived.
  */
 import { BroadcastChannel, receiveMessageOnPort } from 'node:worker_threads';
-import type { ChannelHandle, RelayBuffer } from '../channel/index.js';
+import type { ChannelHandle, RelayBuffer } from '../channel/channel.js';
 import { RelayError, invalidArg } from '../errors.js';
-import { checkName, joinPath, normalizePath, parentOf } from './path.js';
+import { checkEntryName, joinPath, normalizePath, parentOf } from './path.js';
 import { RelayFile } from './relay-file.js';
 
 /** What createDir / createFile return: the kernel's dentry. */
@@ -66,13 +66,13 @@ export class HostFs {
   }
 
   private constructor(name: string) {
-    this.name = checkName(name);
+    this.name = checkEntryName(name);
     this.entries.set('/', { fs: name, path: '/', kind: 'dir', mode: 0o755 });
   }
 
   /** debugfs_create_dir: a directory under parent (the root when null). */
   createDir(name: string, parent: RelayDentry | null = null, mode = 0o755): RelayDentry {
-    const path = joinPath(this.dirPath(parent), checkName(name));
+    const path = joinPath(this.dirPath(parent), checkEntryName(name));
     this.sync();
     if (this.entries.has(path)) throw new RelayError('EEXIST', `${path} already exists`);
     const entry: DirEntry = { fs: this.name, path, kind: 'dir', mode };
@@ -82,7 +82,7 @@ export class HostFs {
 
   /** debugfs_create_file with the relay file operations: the file for one channel buffer. */
   createFile(name: string, mode: number, parent: RelayDentry | null, buf: RelayBuffer): RelayDentry {
-    const path = joinPath(this.dirPath(parent), checkName(name));
+    const path = joinPath(this.dirPath(parent), checkEntryName(name));
     this.sync();
     if (this.entries.has(path)) throw new RelayError('EEXIST', `${path} already exists`);
     const entry: FileEntry = { fs: this.name, path, kind: 'file', mode, handle: buf.chan.handle(), cpu: buf.cpu };

@@ -1,14 +1,9 @@
 /** Paths in a host filesystem: absolute, '/'-separated, no '.' or '..' components. */
-import { RelayError, describe, invalidArg } from '../errors.js';
+import { RelayError, checkName, describe, invalidArg } from '../errors.js';
 
 /** Checks one file or directory name. */
-export function checkName(name: unknown): string {
-  if (typeof name !== 'string' || name.length === 0) throw invalidArg(`a name must be a non-empty string, got ${describe(name)}`);
-  if (name.includes('/') || name.includes('\\') || name.includes('\0') || name.includes('..') || name === '.') {
-    throw invalidArg(`name ${JSON.stringify(name)} must not contain '/', '\\', NUL or '..'`);
-  }
-  if (name.length > 255) throw invalidArg('a name is at most 255 characters');
-  return name;
+export function checkEntryName(name: unknown): string {
+  return checkName(name, 'a name', 255);
 }
 
 /** Normalises a path to '/a/b' form; rejects '..' and '.' components rather than resolving them. */

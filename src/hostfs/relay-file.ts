@@ -7,7 +7,8 @@ import { writeSync } from 'node:fs';
 import { once } from 'node:events';
 import { Readable, type Writable } from 'node:stream';
 import { BufferMemory, BufferReader, type BufferStats } from '../buffer/index.js';
-import { ChannelControl, notifyMapping, RelayChannel } from '../channel/index.js';
+import { ChannelControl, notifyMapping, RelayChannel } from '../channel/channel.js';
+import { DEFAULT_LATENCY_MS } from '../defaults.js';
 import { RelayError, invalidArg } from '../errors.js';
 import type { FileEntry } from './hostfs.js';
 import { RelayMapping } from './mapping.js';
@@ -204,7 +205,7 @@ export class RelayFile {
   async sendfile(out: number | Writable, options: SendfileOptions = {}): Promise<number> {
     this.check('sendfile');
     const count = options.count ?? Infinity;
-    const latency = options.latency ?? 50;
+    const latency = options.latency ?? DEFAULT_LATENCY_MS;
     let moved = 0;
     while (moved < count) {
       const closed = this.hangup; // read before the read: data written just before a close is not missed
@@ -231,7 +232,7 @@ export class RelayFile {
    * drained. Data of a partly filled sub-buffer waits at most `latency` ms.
    */
   async *chunks(options: ChunkOptions = {}): AsyncGenerator<RelayChunk> {
-    const latency = options.latency ?? 50;
+    const latency = options.latency ?? DEFAULT_LATENCY_MS;
     while (this.open) {
       const closed = this.hangup; // read before the read: data written just before a close is not missed
       const data = this.reader.read();

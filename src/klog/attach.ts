@@ -3,7 +3,10 @@
  * this thread's klog handler in one call; with `diagnostics`, also bridge
  * this thread's diagnostics_channel trace points (channels are per thread).
  */
-import { relayAttach, type ChannelHandle, type RelayCallbacks, type RelayChannel } from '../index.js';
+import { relayAttach } from '../channel/api.js';
+import type { RelayCallbacks } from '../channel/callbacks.js';
+import type { ChannelHandle, RelayChannel } from '../channel/channel.js';
+import '../threads.js';
 import { klogDiagnostics, type KlogDiagnosticsOptions } from './diagnostics.js';
 import { registerKlogHandler, type KlogHandlerOptions } from './trace.js';
 

@@ -12,9 +12,10 @@
  */
 import { format as utilFormat } from 'node:util';
 import { threadId } from 'node:worker_threads';
-// Clients of the public API: the package entry also sets up each thread (writer identity).
-import { RelayChannel, RelayError, relayWrite } from '../index.js';
-import { invalidArg } from '../errors.js';
+import { relayWrite } from '../channel/api.js';
+import { RelayChannel } from '../channel/channel.js';
+import { RelayError, invalidArg } from '../errors.js';
+import '../threads.js';
 import { klogNow } from './clock.js';
 import { writeHeader } from './encoder.js';
 import { KLOG_FLAG_TRUNCATED, KLOG_HEADER_SIZE, KLOG_NO_BUFFER, KLOG_TYPE_RAW, KLOG_TYPE_TEXT } from './format.js';

@@ -10,7 +10,7 @@
  * `lingerMs` pass): the server is the process holding the descriptor, and a
  * remote reader should not lose the tail to a race with relayClose.
  */
-import { ChannelControl } from '../channel/index.js';
+import { ChannelControl } from '../channel/channel.js';
 import { HostFs, RelayFile, type FileEntry } from '../hostfs/index.js';
 
 interface Held {

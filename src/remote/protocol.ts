@@ -6,6 +6,7 @@
  * docs/remote-protocol.md is the normative description.
  */
 import type { BufferStats } from '../buffer/index.js';
+import { DEFAULT_LATENCY_MS } from '../defaults.js';
 import { RelayError, type ProtocolErrorCode } from '../errors.js';
 
 export const PROTOCOL_VERSION = 1;
@@ -18,7 +19,6 @@ export const STATS_TRAILER = 'X-Relay-Stats';
 /** Why a read response ended (the X-Relay-End trailer). */
 export type EndReason = 'drained' | 'hangup' | 'max' | 'shutdown' | 'error';
 
-export const DEFAULT_LATENCY_MS = 50;
 export const MAX_LATENCY_MS = 10_000;
 /** Largest `max` a read accepts: one relay buffer can never hold more. */
 export const MAX_READ_BYTES = 0x7fffffff;

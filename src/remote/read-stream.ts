@@ -8,6 +8,7 @@
  * starts at a whole message.
  */
 import type { ServerResponse } from 'node:http';
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { RelayFile } from '../hostfs/index.js';
 import type { EndReason, ReadOptions } from './protocol.js';
 
@@ -61,8 +62,6 @@ export async function pump(file: RelayFile, res: ServerResponse, opts: ReadOptio
  * ends; this costs ~90 ms once per stream, and no tail is lost to the race.
  */
 const SETTLE_DELAYS_MS = [1, 2, 5, 10, 20, 50];
-
-const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
 function gone(res: ServerResponse): boolean {
   return res.destroyed || res.socket === null || res.socket.destroyed;

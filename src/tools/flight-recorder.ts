@@ -14,9 +14,10 @@
 import { accessSync, constants as fsConstants, mkdirSync, rmSync } from 'node:fs';
 import { constants as osConstants } from 'node:os';
 import { join } from 'node:path';
-import { relayClose, relayOpen, type ChannelHandle, type RelayChannel, hostfs as defaultFs, HostFs, type RelayDentry } from '../index.js';
-import { checkBaseFilename } from '../channel/api.js';
+import { checkBaseFilename, relayClose, relayOpen } from '../channel/api.js';
+import type { ChannelHandle, RelayChannel } from '../channel/channel.js';
 import { RelayError, describe, invalidArg } from '../errors.js';
+import { hostfs as defaultFs, HostFs, type RelayDentry } from '../hostfs/hostfs.js';
 import { markLibraryListener, onSignal } from '../signal-hooks.js';
 import { KLOG_MAGIC, KlogScanner, registerKlogHandler, unregisterKlogHandler } from '../klog/index.js';
 import { overwriteCallbacks } from './overwrite-callbacks.js';

@@ -1,5 +1,7 @@
 /** The in-process source: relay files of a host filesystem directory (or one file) of this process. */
-import { RelayError, hostfs as defaultFs, type HostFs, type RelayFile } from '../index.js';
+import { RelayError } from '../errors.js';
+import { hostfs as defaultFs, type HostFs } from '../hostfs/hostfs.js';
+import type { RelayFile } from '../hostfs/relay-file.js';
 import { splitBufferName, type RelaySource, type SourceEntry, type SourceFile, type SourcePoll } from './source.js';
 
 export class HostfsSource implements RelaySource {

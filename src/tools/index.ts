@@ -1,5 +1,5 @@
 /** Consumer glue (the relay-apps of relay.rst): record, merge, flight recorder, and the sources they read. */
-export { record, lostOf, yieldToEventLoop, DEFAULT_LATENCY_MS, type RecordOptions, type RecordProgress, type BufferProgress } from './record.js';
+export { record, lostOf, yieldToEventLoop, type RecordOptions, type RecordProgress, type BufferProgress } from './record.js';
 export { merge, LineBatcher, type MergeOptions, type MergeSummary } from './merge.js';
 export { FlightRecorder, openFlightRecorder, type FlightRecorderOptions, type DumpResult } from './flight-recorder.js';
 export { overwriteCallbacks } from './overwrite-callbacks.js';

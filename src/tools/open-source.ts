@@ -4,7 +4,7 @@
  * "pid:N[:/dir]" for another process, see remote-source.ts), anything else
  * for files on disk.
  */
-import type { HostFs } from '../index.js';
+import type { HostFs } from '../hostfs/hostfs.js';
 import { DiskSource } from './disk-source.js';
 import { SourceError } from './source.js';
 import { HostfsSource } from './hostfs-source.js';

@@ -4,7 +4,8 @@
  * sub-buffer is taken over when the buffer is full. Workers import this
  * module (callbacks.module) to get the same subbufStart.
  */
-import { hostfs, hostfsCallbacks, type HostFs, type RelayCallbacks } from '../index.js';
+import type { RelayCallbacks } from '../channel/callbacks.js';
+import { hostfs, hostfsCallbacks, type HostFs } from '../hostfs/hostfs.js';
 
 /** What every thread needs: the switch always happens. */
 export const callbacks: RelayCallbacks = {

@@ -15,14 +15,13 @@
  */
 import { mkdir, open, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { BufferStats } from '../index.js';
+import type { BufferStats } from '../buffer/index.js';
+import { DEFAULT_LATENCY_MS } from '../defaults.js';
 import { KLOG_MAGIC, KLOG_MIN_VERSION, KLOG_VERSION, KlogFormatError, KlogScanner, klogNow } from '../klog/index.js';
 import { FILL_SAMPLES_NAME, FillSampleWriter } from './fill-samples.js';
 import { invalidArg } from '../errors.js';
 import { summarizeBuffer, totalsOf, writeSidecar, type Sidecar } from './summary.js';
 import { SourceError, type RelaySource, type SourceEntry, type SourceFile } from './source.js';
-
-export const DEFAULT_LATENCY_MS = 50;
 
 export interface RecordOptions {
   source: RelaySource;

@@ -6,7 +6,7 @@
 import { closeSync, fsyncSync, openSync, renameSync, writeSync } from 'node:fs';
 import { open, rename } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { BufferStats } from '../index.js';
+import type { BufferStats } from '../buffer/index.js';
 
 export const SIDECAR_NAME = 'relayfs.json';
 

@@ -254,7 +254,7 @@ describe('control words', () => {
         assert.equal(mem.ctrl.length * 4, bytes);
         const seen = new Set<number>();
         for (let slot = 0; slot < n; slot++) {
-          for (const at of [slotPadding(n, slot), slotMsgs(n, slot), slotReserve(n, slot)]) {
+          for (const at of [slotPadding(slot), slotMsgs(n, slot), slotReserve(n, slot)]) {
             assert.ok(at >= SLOT_ARRAYS && at < mem.ctrl.length);
             assert.ok(!seen.has(at), 'no two slot words share a place');
             seen.add(at);

@@ -242,7 +242,7 @@ describe('Writing to a channel', () => {
       subbufSize: 32,
       nSubbufs: 2,
       callbacks: {
-        subbufStart(buf, subbuf, prev, prevPadding) {
+        subbufStart(buf, _subbuf, prev, prevPadding) {
           writePaddingHeader(prev, prevPadding);
           if (relayBufFull(buf)) return 0;
           subbufStartReserve(buf, 4);
@@ -271,7 +271,7 @@ describe('Writing to a channel', () => {
       subbufSize: 32,
       nSubbufs: 3,
       callbacks: {
-        subbufStart(buf, subbuf, prev, prevPadding) {
+        subbufStart(buf, _subbuf, prev, prevPadding) {
           writePaddingHeader(prev, prevPadding);
           subbufStartReserve(buf, 4);
           return 1;
@@ -324,7 +324,7 @@ describe('Writing to a channel', () => {
       subbufSize: 32,
       nSubbufs: 4,
       callbacks: {
-        subbufStart(buf, subbuf, prev) {
+        subbufStart(buf, _subbuf, prev) {
           if (prev) reentered = relayWrite(buf.chan, bytes(4, 99));
           return !relayBufFull(buf);
         },
@@ -411,7 +411,7 @@ describe('Channel management', () => {
       subbufSize: 16,
       nSubbufs: 2,
       callbacks: {
-        subbufStart(buf, subbuf, prev) {
+        subbufStart(buf, _subbuf, prev) {
           if (!prev) starts++;
           return !relayBufFull(buf);
         },
