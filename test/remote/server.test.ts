@@ -10,7 +10,7 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { HostFs, hostfsCallbacks, relayClose, relayFlush, relayOpen, relayWrite, type RelayChannel, type RelayDentry } from '../../src/index.js';
+import { HostFs, RelayError, hostfsCallbacks, relayClose, relayFlush, relayOpen, relayWrite, type RelayChannel, type RelayDentry } from '../../src/index.js';
 import { RelayRemote, RemoteError, defaultSocketPath, exposeRelayFiles, listSockets, type RelayFileServer } from '../../src/remote/index.js';
 import { MAX_MESSAGE, MessageParser, encode } from './fixtures/messages.js';
 import { get, jsonOf, raw, type Where } from './helpers.js';
@@ -286,7 +286,7 @@ describe('remote server', { timeout: 60_000 }, () => {
     const taken = createServer();
     await new Promise<void>((r) => taken.listen(0, '127.0.0.1', r));
     const port = (taken.address() as { port: number }).port;
-    await assert.rejects(exposeRelayFiles({ fs: HostFs.get('remotetest-port'), tcp: { port } }), (e: Error & { code?: string }) => e.code === 'EADDRINUSE');
+    await assert.rejects(exposeRelayFiles({ fs: HostFs.get('remotetest-port'), tcp: { port } }), (e: RelayError) => e instanceof RelayError && e.code === 'ERELAY_SERVER_FAILED' && (e.cause as { code?: string }).code === 'EADDRINUSE');
     assert.equal(existsSync(join(dirname(server.socketPath), 'remotetest-port.sock')), false);
     taken.close();
     await assert.rejects(exposeRelayFiles({ fs, tcp: true, token: 'short' }), /token must be/);
