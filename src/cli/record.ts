@@ -5,7 +5,7 @@ import { recordFromNats } from '../ship/index.js';
 import { record, SIDECAR_NAME, type Sidecar } from '../tools/index.js';
 import { action } from './action.js';
 import { messageOf } from '../errors.js';
-import { CliError } from './errors.js';
+import { CliError, usageError } from './errors.js';
 import { bytes, count, table } from './format.js';
 import { LiveView, recordFrame } from './live-view.js';
 import { positiveNumber } from './options.js';
@@ -95,7 +95,7 @@ async function runRecord(spec: string | undefined, flags: RecordFlags): Promise<
 
 /** record nats://host:port/STREAM: rebuilds the per-buffer files of every producer in the stream. */
 async function recordNats(spec: string, flags: RecordFlags, signal: AbortSignal): Promise<number> {
-  if (flags.run || flags.socket !== undefined || flags.pid !== undefined) throw new CliError(`${spec} is a NATS stream: --run, --socket and --pid do not apply`, 2);
+  if (flags.run || flags.socket !== undefined || flags.pid !== undefined) throw usageError(`${spec} is a NATS stream: --run, --socket and --pid do not apply`);
   const progress = createProgress(flags);
   const result = await recordFromNats({
     url: spec,

@@ -1,7 +1,8 @@
 /** `relayfs ship`: a channel's buffers to a NATS JetStream stream, until the source ends or Ctrl-C. */
 import type { Command } from 'commander';
+import { DEFAULT_LATENCY_MS } from '../defaults.js';
+import { messageOf } from '../errors.js';
 import { DEFAULT_PREFIX, DEFAULT_STREAM, ship, type ShipSummary } from '../ship/index.js';
-import { DEFAULT_LATENCY_MS } from '../tools/index.js';
 import { action } from './action.js';
 import { CliError } from './errors.js';
 import { bytes, count } from './format.js';
@@ -90,7 +91,7 @@ async function runShip(spec: string | undefined, flags: ShipFlags): Promise<numb
       onProgress: progress.live ? (s) => progress.update(progressLine(s)) : undefined,
     });
     progress.done();
-    if (producerError) throw new CliError(`the --run producer failed: ${(producerError as Error)?.message ?? String(producerError)}`);
+    if (producerError) throw new CliError('ERELAY_PRODUCER_FAILED', `the --run producer failed: ${messageOf(producerError)}`, { cause: producerError });
     process.stdout.write(flags.json ? JSON.stringify(summary, null, 2) + '\n' : renderShipSummary(summary));
     return 0;
   } finally {
