@@ -23,8 +23,7 @@ export type ChannelErrorCode =
   | 'EEXIST' // a file or directory already exists at that path
   | 'ENOTDIR' // a path component is not a directory
   | 'ENOTEMPTY' // removing a directory that still holds entries
-  | 'EISDIR' // opening a directory as a relay file
-  | ShipErrorCode;
+  | 'EISDIR'; // opening a directory as a relay file
 
 /** ShipError: shipping to NATS JetStream and reading it back (src/ship). */
 export type ShipErrorCode =
@@ -90,7 +89,7 @@ export type CliErrorCode =
   | 'ERELAY_TIMEOUT' // waited too long for the producer's relay files
   | 'ERELAY_FAILED'; // anything else the command could not do
 
-export type RelayErrorCode = ChannelErrorCode | KlogFormatErrorCode | RemoteErrorCode | SourceErrorCode | CliErrorCode;
+export type RelayErrorCode = ChannelErrorCode | KlogFormatErrorCode | RemoteErrorCode | SourceErrorCode | ShipErrorCode | CliErrorCode;
 
 export class RelayError extends Error {
   readonly code: RelayErrorCode;

@@ -1,9 +1,11 @@
 /**
- * Every failure of the command line ends as one line on stderr, "relayfs
- * <command>: <what happened>", and an exit status: 2 for a usage mistake, 1
- * for anything else. A stack trace only with RELAYFS_DEBUG=1.
+ * Every failure of the command line ends as one line on stderr and an exit
+ * status: "relayfs <command>: <what is wrong>" and 2 for a usage mistake,
+ * "relayfs <command>: <CODE>: <what happened>" and 1 for anything else (the
+ * error's stable code, as Node's own errors print theirs). A stack trace only
+ * with RELAYFS_DEBUG=1.
  */
-import { RelayError, messageOf, type CliErrorCode } from '../errors.js';
+import { RelayError, type CliErrorCode } from '../errors.js';
 
 /** A failure the user can act on. */
 export class CliError extends RelayError {
@@ -25,8 +27,13 @@ export function usageError(message: string): CliError {
 
 /** The one line to print for an error. */
 export function errorLine(err: unknown): string {
-  // Node's own errors already name the path: "ENOENT: no such file or directory, open 'x'".
-  return messageOf(err).split('\n')[0]!;
+  if (err instanceof CliError && err.code === 'ERELAY_USAGE') return firstLine(err.detail);
+  // A RelayError's message is "CODE: detail"; Node's own errors read "ENOENT: no such file or directory, open 'x'".
+  return firstLine(err instanceof Error ? err.message : String(err));
+}
+
+function firstLine(text: string): string {
+  return text.split('\n')[0]!;
 }
 
 export function exitCodeOf(err: unknown): number {

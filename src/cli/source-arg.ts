@@ -6,7 +6,7 @@
  * in that process's relay tree (default "/": every relay file).
  */
 import { Option } from 'commander';
-import { RemoteSource, openSource, type RelaySource } from '../tools/index.js';
+import { RemoteSource, SourceError, openSource, type RelaySource } from '../tools/index.js';
 import { usageError } from './errors.js';
 import { positiveInt } from './options.js';
 import { runProducer, waitForFiles, type RunningProducer } from './run-module.js';
@@ -43,6 +43,16 @@ process's relay tree (default /: every relay file). Example:
   ${example}`;
 }
 
+/** A source argument that names no source is a usage mistake. */
+function openSourceOrUsage(spec: string): RelaySource {
+  try {
+    return openSource(spec);
+  } catch (err) {
+    if (err instanceof SourceError && err.code === 'EINVAL') throw usageError(err.detail);
+    throw err;
+  }
+}
+
 /** Whether the flags point at another process. */
 export function isRemote(spec: string | undefined, flags: SourceFlags): boolean {
   return flags.socket !== undefined || flags.pid !== undefined || /^(unix|pid):/i.test(spec ?? '');
@@ -66,7 +76,7 @@ export async function openSourceArg(spec: string | undefined, flags: SourceFlags
     throw usageError(`${spec} is a relay file of this process: add --run <module> to start its producer here (another process's relay files: --socket PATH or --pid N)`);
   }
   if (run && isRemote(spec, flags)) throw usageError(`--run loads a producer into this process and ${spec} is another process: use one of them`);
-  const source = openSource(spec);
+  const source = openSourceOrUsage(spec);
   if (!run) return { source, producer: null };
   const producer = await runProducer(run, signal);
   // A producer that fails before its files appear should say so, not time out.

@@ -7,10 +7,10 @@ import { jetstreamManager, type JetStreamManager, type StreamInfo } from '@nats-
 import { RelayError, type ShipErrorCode } from '../errors.js';
 
 export class ShipError extends RelayError {
+  declare readonly code: ShipErrorCode;
   constructor(code: ShipErrorCode, message: string, options?: ErrorOptions) {
-    super(code, message);
+    super(code, message, options);
     this.name = 'ShipError';
-    if (options && 'cause' in options) this.cause = options.cause;
   }
 }
 

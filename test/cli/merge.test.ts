@@ -59,7 +59,7 @@ test('a cut-short last record is reported and left out; a corrupt file is one er
 
     const junk = await runCli(['merge', join(dir, 'junk0')]);
     assert.equal(junk.code, 1);
-    assert.equal(junk.stderr, `relayfs merge: ${join(dir, 'junk0')}: no klog record at byte 36 (found 0x2123, expected "KL"): not klog data, or corrupt\n`);
+    assert.equal(junk.stderr, `relayfs merge: EKLOG_BAD_MAGIC: ${join(dir, 'junk0')}: no klog record at byte 36 (found 0x2123, expected "KL"): not klog data, or corrupt\n`);
     assert.ok(hasNoStack(junk.stderr));
 
     const future = await runCli(['merge', join(dir, 'future0')]);
