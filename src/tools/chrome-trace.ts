@@ -25,13 +25,13 @@ import { pipeline } from 'node:stream/promises';
 import { PassThrough, type Writable } from 'node:stream';
 import { createGzip } from 'node:zlib';
 import { readCounter, readSpanBegin, readSpanEnd, recordText, type KlogRecord, type TruncatedTail } from '../klog/index.js';
-import { DiskSource, SourceError } from './disk-source.js';
+import { DiskSource } from './disk-source.js';
 import { readFillSamples, FILL_SAMPLES_NAME } from './fill-samples.js';
 import { KlogReader } from './klog-reader.js';
 import { LineBatcher } from './merge.js';
 import { SequenceTracker, type SequenceEvent } from './sequence.js';
-import { SIDECAR_NAME, type BufferSummary, type Sidecar } from './summary.js';
-import type { SourceFile } from './source.js';
+import { SIDECAR_NAME, type Sidecar } from './summary.js';
+import { SourceError, type SourceFile } from './source.js';
 
 export interface ChromeExportOptions {
   /** Recording directories (or single per-buffer files); each becomes a process in the trace. */
