@@ -13,7 +13,10 @@
 import { once } from 'node:events';
 import type { Writable } from 'node:stream';
 import { threadId, workerData } from 'node:worker_threads';
-import { relayAttachSync, type RelayChannel } from '../index.js';
+import { relayAttachSync } from '../channel/api.js';
+import type { RelayChannel } from '../channel/channel.js';
+import { invalidArg } from '../errors.js';
+import '../threads.js';
 import type { PinoTarget, RelayDestinationHandle } from './destination.js';
 import { Drainer, fdSink, type LineSink } from './drain.js';
 import { CONSUMER_DONE, PinoState } from './state.js';
@@ -79,7 +82,7 @@ async function runTarget(spec: PinoTarget): Promise<void> {
   let mod = (await import(spec.target)) as unknown;
   // CommonJS and transpiled modules can nest the function in one or two "default"s.
   for (let i = 0; i < 2 && typeof mod === 'object' && mod !== null; i++) mod = (mod as { default?: unknown }).default;
-  if (typeof mod !== 'function') throw new TypeError(`${spec.target}: a pino transport target exports a function`);
+  if (typeof mod !== 'function') throw invalidArg(`${spec.target}: a pino transport target exports a function`);
   const stream = (await (mod as (opts: unknown) => unknown)(spec.options)) as Writable;
   const batch: Buffer[] = [];
   const sink: LineSink = (d) => void batch.push(Buffer.from(d));

@@ -21,25 +21,16 @@ import { createRequire } from 'node:module';
 import { isAbsolute, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { Worker, threadId } from 'node:worker_threads';
-import {
-  RelayError,
-  hostfs as defaultFs,
-  hostfsCallbacks,
-  relayAttachSync,
-  relayClose,
-  relayOpen,
-  type BufferStats,
-  type ChannelHandle,
-  type HostFs,
-  type RelayBuffer,
-  type RelayChannel,
-  type RelayDentry,
-} from '../index.js';
-import type { BufferWriter } from '../buffer/index.js';
+import type { BufferStats, BufferWriter } from '../buffer/index.js';
+import { relayAttachSync, relayClose, relayOpen } from '../channel/api.js';
+import type { ChannelHandle, RelayBuffer, RelayChannel } from '../channel/channel.js';
+import { RelayError } from '../errors.js';
+import { hostfs as defaultFs, hostfsCallbacks, type HostFs, type RelayDentry } from '../hostfs/hostfs.js';
 import { KLOG_HEADER_SIZE, KLOG_TYPE_TEXT, writeHeader } from '../klog/index.js';
 import { H_LENGTH, H_SEQ, H_TS_LO } from '../klog/format.js';
 import { onProcessExit } from '../remote/exit-hooks.js';
 import { summarizeBuffer, totalsOf, type Sidecar } from '../tools/summary.js';
+import '../threads.js';
 import { Drainer, fdSink, type LineSink } from './drain.js';
 import { CONSUMER_DONE, DROPPED_SINK, LATE, PinoState, STOP, TICKET } from './state.js';
 

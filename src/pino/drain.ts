@@ -17,7 +17,7 @@
  * after a later one; such lines are counted as `late`.
  */
 import { writeSync } from 'node:fs';
-import type { RelayChannel } from '../index.js';
+import type { RelayChannel } from '../channel/channel.js';
 import { H_BUFFER, H_HEADER_SIZE, H_LENGTH, H_TS_LO, KLOG_HEADER_SIZE, KLOG_MAGIC } from '../klog/format.js';
 import { DROPPED_SINK, LATE, STAGED, type PinoState } from './state.js';
 
