@@ -56,7 +56,7 @@ async function main(): Promise<number> {
     spawnSync(process.execPath, [fileURLToPath(new URL('./write-path.js', import.meta.url))], { stdio: 'inherit' });
     // relay channel → NATS JetStream, when a nats-server is installed (bench/ship.ts).
     console.log('');
-    if (spawnSync('sh', ['-c', 'command -v nats-server'], { stdio: 'ignore' }).status === 0) {
+    if (spawnSync('sh', ['-c', 'command -v nats-server || test -x /usr/sbin/nats-server'], { stdio: 'ignore' }).status === 0) {
       spawnSync(process.execPath, [fileURLToPath(new URL('./ship.js', import.meta.url))], { stdio: 'inherit' });
     } else console.log('ship → JetStream: skipped (no nats-server; apt-get install nats-server)');
   }

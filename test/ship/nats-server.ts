@@ -24,7 +24,8 @@ process.on('exit', () => {
 });
 
 export function natsServerPath(): string {
-  const found = spawnSync('sh', ['-c', 'command -v nats-server'], { encoding: 'utf8' }).stdout.trim();
+  // Debian installs it in /usr/sbin, which a non-root PATH may not have.
+  const found = spawnSync('sh', ['-c', 'command -v nats-server || { test -x /usr/sbin/nats-server && echo /usr/sbin/nats-server; }'], { encoding: 'utf8' }).stdout.trim();
   if (!found) throw new Error('nats-server is not installed: these tests need a real server (apt-get install -y nats-server; .ci/run does it)');
   return found;
 }
