@@ -41,6 +41,9 @@ async function runExport(inputs: string[], flags: ExportFlags): Promise<number> 
       : undefined,
   );
   progress.done();
+  for (const f of summary.files) {
+    if (f.truncated) process.stderr.write(`relayfs export: warning: ${f.path}: last record cut short at byte ${f.truncated.offset} (${f.truncated.bytes} bytes there), left out\n`);
+  }
   if (flags.json) process.stdout.write(JSON.stringify({ output: flags.output, ...summary }) + '\n');
   else process.stderr.write(summaryLine(flags.output, summary));
   return 0;

@@ -28,10 +28,10 @@ import { readCounter, readSpanBegin, readSpanEnd, recordText, type KlogRecord, t
 import { DiskSource } from './disk-source.js';
 import { readFillSamples, FILL_SAMPLES_NAME } from './fill-samples.js';
 import { KlogReader } from './klog-reader.js';
-import { LineBatcher } from './merge.js';
+import { LineBatcher, clockShifts, expandInput, originOf, shifted } from './merge.js';
 import { SequenceTracker, type SequenceEvent } from './sequence.js';
 import { SIDECAR_NAME, type Sidecar } from './summary.js';
-import { SourceError, type SourceFile } from './source.js';
+import { SourceError, type SourceEntry, type SourceFile } from './source.js';
 
 export interface ChromeExportOptions {
   /** Recording directories (or single per-buffer files); each becomes a process in the trace. */
@@ -90,7 +90,11 @@ const TEXT_NAME_MAX = 120;
 
 /** Writes the Chrome trace of `inputs` to `out` (not ended: the caller owns it). */
 export async function exportChromeTrace(options: ChromeExportOptions): Promise<ChromeExportSummary> {
-  const inputs = options.inputs.map(inputOf);
+  // A record-back directory stands for its producers; several hosts' clocks are put on one scale, as merge does.
+  const paths = options.inputs.flatMap(expandInput);
+  const origins = paths.map(originOf);
+  const shifts = clockShifts(origins);
+  const inputs = await Promise.all(paths.map((p, i) => listInput(p, shifts[i]!, origins[i]?.label)));
   const totalBytes = inputs.reduce((n, i) => n + i.bytes, 0);
   const w = new EventWriter(options.out);
   const sum: ChromeExportSummary = {
@@ -112,15 +116,14 @@ export async function exportChromeTrace(options: ChromeExportOptions): Promise<C
     const pid = p + 1;
     w.add({ ph: 'M', name: 'process_name', pid, tid: 0, ts: 0, args: { name: input.title } });
     w.add({ ph: 'M', name: 'process_sort_index', pid, tid: 0, ts: 0, args: { sort_index: pid } });
-    const source = new DiskSource(input.path);
     const tracks = new Map<string, Track>();
     /** Last writer seen per buffer: where the buffer's drop marker goes. */
     const lastOfBuffer = new Map<number, Track>();
-    for (const entry of await source.list()) {
-      const file = await source.open(entry);
+    for (const entry of input.entries) {
+      const file = await input.source.open(entry);
       try {
         const size = await file.available();
-        await exportFile(file, pid, tracks, lastOfBuffer, w, sum, (done) => report(done));
+        await exportFile(file, input.shift, pid, tracks, lastOfBuffer, w, sum, (done) => report(done));
         bytesDone += size;
       } finally {
         await file.close();
@@ -168,11 +171,23 @@ interface Input {
   path: string;
   title: string;
   sidecar: Sidecar | null;
+  source: DiskSource;
+  entries: SourceEntry[];
   /** Bytes of its per-buffer files, for progress. */
   bytes: number;
+  /** Nanoseconds added to its timestamps (another host's clock); 0 on one host. */
+  shift: number;
 }
 
-function inputOf(path: string): Input {
+async function listInput(path: string, shift: number, origin: string | undefined): Promise<Input> {
+  const input = inputOf(path);
+  const source = new DiskSource(path);
+  const entries = await source.list();
+  const bytes = entries.reduce((n, e) => n + statSync(e.path).size, 0);
+  return { ...input, title: origin ? `${input.title} ${origin}` : input.title, source, entries, bytes, shift };
+}
+
+function inputOf(path: string): Pick<Input, 'path' | 'title' | 'sidecar'> {
   let st;
   try {
     st = statSync(path);
@@ -187,13 +202,13 @@ function inputOf(path: string): Input {
   } catch {
     /* no sidecar: no drop counts, names from the files */
   }
-  const bytes = sidecar?.totals?.bytes ?? (st.isDirectory() ? 0 : st.size);
   const title = `relayfs ${basename(path)}${sidecar?.source ? ` (${sidecar.source})` : ''}`;
-  return { path, title, sidecar, bytes };
+  return { path, title, sidecar };
 }
 
 async function exportFile(
   file: SourceFile,
+  shift: number,
   pid: number,
   tracks: Map<string, Track>,
   lastOfBuffer: Map<number, Track>,
@@ -208,7 +223,8 @@ async function exportFile(
   let current: Track | null = null;
   let currentKey = '';
   const size = await file.available();
-  for (let rec = await reader.next(); rec; rec = reader.take() ?? (await reader.next())) {
+  for (let next = await reader.next(); next; next = reader.take() ?? (await reader.next())) {
+    const rec = shifted(next, shift);
     const key = `${rec.buffer}/${rec.thread}`;
     if (key !== currentKey) {
       currentKey = key;
@@ -317,12 +333,12 @@ function lossMarker(ev: Exclude<SequenceEvent, { kind: 'restart' }>, pid: number
   return { ph: 'I', s: 't', cat: 'loss', name: `${ev.count} earlier record${ev.count === 1 ? '' : 's'} not here`, pid, tid, ts: us(ev.timestamp), args: { count: ev.count, why: 'overwritten (flight recorder) or made before recording started' } };
 }
 
-async function exportFill(input: Input, pid: number, w: EventWriter): Promise<number> {
+async function exportFill(input: Pick<Input, 'path' | 'shift'>, pid: number, w: EventWriter): Promise<number> {
   let n = 0;
   const dir = statSync(input.path).isDirectory() ? input.path : dirname(input.path);
   for await (const sample of readFillSamples(join(dir, FILL_SAMPLES_NAME))) {
     for (const [buffer, fill] of Object.entries(sample.fill)) {
-      if (w.add({ ph: 'C', cat: 'relayfs', name: `fill ${buffer}`, pid, tid: 0, ts: us(sample.t), args: { percent: Math.round(fill * 1000) / 10 } })) await w.flush();
+      if (w.add({ ph: 'C', cat: 'relayfs', name: `fill ${buffer}`, pid, tid: 0, ts: us(sample.t + input.shift), args: { percent: Math.round(fill * 1000) / 10 } })) await w.flush();
     }
     n++;
   }

@@ -63,7 +63,7 @@ export async function merge(options: MergeOptions): Promise<MergeSummary> {
   }
 }
 
-interface Origin {
+export interface Origin {
   /** "host/producer" */
   label: string;
   host: string;
@@ -72,7 +72,7 @@ interface Origin {
 }
 
 /** A directory that holds no buffer files but record-back's per-producer directories stands for those. */
-function expandInput(path: string): string[] {
+export function expandInput(path: string): string[] {
   try {
     if (!statSync(path).isDirectory()) return [path];
     const entries = readdirSync(path, { withFileTypes: true });
@@ -85,7 +85,7 @@ function expandInput(path: string): string[] {
 }
 
 /** The origin record-back wrote into a directory's relayfs.json, if any. */
-function originOf(path: string): Origin | null {
+export function originOf(path: string): Origin | null {
   try {
     const o = (JSON.parse(readFileSync(join(path, SIDECAR_NAME), 'utf8')) as { origin?: { host?: string; producer?: string; monotonicToWallNs?: string | null } }).origin;
     if (!o?.host) return null;
@@ -99,7 +99,7 @@ function originOf(path: string): Origin | null {
  * Timestamp shifts that put several hosts' monotonic clocks on one (wall)
  * scale; 0 for a single host, where the clocks already agree.
  */
-function clockShifts(origins: (Origin | null)[]): number[] {
+export function clockShifts(origins: (Origin | null)[]): number[] {
   const hostClock = new Map<string, bigint>();
   for (const o of origins) if (o?.clock != null && !hostClock.has(o.host)) hostClock.set(o.host, o.clock);
   if (hostClock.size < 2 || origins.some((o) => !o || o.clock == null)) return origins.map(() => 0);
@@ -108,7 +108,7 @@ function clockShifts(origins: (Origin | null)[]): number[] {
 }
 
 /** A record seen through a shifted clock (its other fields and methods unchanged). */
-function shifted(rec: KlogRecord, by: number): KlogRecord {
+export function shifted(rec: KlogRecord, by: number): KlogRecord {
   return by === 0 ? rec : (Object.create(rec, { timestamp: { value: rec.timestamp + by } }) as KlogRecord);
 }
 

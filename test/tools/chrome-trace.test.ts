@@ -1,13 +1,13 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { gunzipSync } from 'node:zlib';
 import { Worker } from 'node:worker_threads';
 import { hostfs, hostfsCallbacks, relayClose, relayOpen } from '../../src/index.js';
-import { decodeRecords, klog, klogBegin, klogCounter, klogRaw, klogSpan, registerKlogHandler, unregisterKlogHandler, type KlogRecord } from '../../src/klog/index.js';
+import { decodeRecords, encodeRecord, klog, klogBegin, klogCounter, klogRaw, klogSpan, registerKlogHandler, unregisterKlogHandler, type KlogRecord } from '../../src/klog/index.js';
 import { FILL_SAMPLES_NAME, HostfsSource, exportChromeTrace, record, writeChromeTraceFile, type Sidecar } from '../../src/tools/index.js';
 import { SPAN_WORKER, type SpanWorkerData, type SpanWorkerResult } from './fixtures/span-worker.js';
 import { ancestry, parseWithTraceEngine, threadsByName, walk, type EngineEvent } from './trace-engine.js';
@@ -180,4 +180,24 @@ test('a version 1 recording exports: its records, its gap and its drop count', a
   assert.deepEqual([...threads.keys()].sort(), ['cpu0 · main thread', 'cpu1 · thread 1']);
   assert.equal(engine.traceEvents.filter((e) => e.cat === 'klog' && e.ph === 'I').length, 9);
   assert.deepEqual(engine.traceEvents.filter((e) => e.cat === 'loss').map((e) => e.name), ['lost 1 record', 'channel dropped 1']);
+});
+
+test('recordings from two hosts: each a process, their clocks put on one scale as merge does', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'relayfs-chrome-hosts-'));
+  try {
+    // Both hosts traced at the same wall time; host b's monotonic clock reads 4 ms less then.
+    for (const [host, wall] of [['a', '1000000000'], ['b', '1004000000']] as const) {
+      const d = join(dir, host);
+      mkdirSync(d);
+      writeFileSync(join(d, 'cpu0'), encodeRecord({ type: 'text', timestamp: host === 'a' ? 5_000_000 : 1_000_000, seq: 0, thread: 0, buffer: 0 }, `on ${host}`));
+      writeFileSync(join(d, 'relayfs.json'), JSON.stringify({ source: `nats ${host}`, buffers: [], origin: { host, producer: 'p', monotonicToWallNs: wall } }));
+    }
+    const trace = JSON.parse(await exportToString([dir])) as ChromeTrace;
+    const ev = (name: string) => trace.traceEvents.find((e) => e.name === name)!;
+    assert.notEqual(ev('on a').pid, ev('on b').pid);
+    assert.equal(ev('on a').ts, ev('on b').ts);
+    assert.ok(trace.traceEvents.some((e) => e.ph === 'M' && e.name === 'process_name' && String(e.args?.name).endsWith('b/p')));
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
