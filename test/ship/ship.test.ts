@@ -12,7 +12,9 @@ import { join } from 'node:path';
 import { connect } from '@nats-io/transport-node';
 import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { decodeRecords } from '../../src/klog/index.js';
-import { DiskSource, merge } from '../../src/tools/index.js';
+import { relayClose, relayWrite } from '../../src/channel/index.js';
+import { DiskSource, HostfsSource, merge } from '../../src/tools/index.js';
+import { bytes, openChannel } from '../helpers.js';
 import { ShipError, recordFromNats, ship } from '../../src/ship/index.js';
 import { hasNoStack, runCli } from '../cli/run-cli.js';
 import { recordedDirFiles } from './fixtures.js';
@@ -102,6 +104,33 @@ test('a recorded directory ships and comes back byte for byte; a second ship add
   const summary = await merge({ inputs: [out], out: sink });
   assert.equal(summary.records, 8000);
   assert.equal(summary.lost, 0);
+});
+
+test('an in-process channel of raw (not klog) data: shipped while written, cut anywhere, rebuilt byte for byte', async () => {
+  const { chan, fs } = openChannel({ base: 'raw', subbufSize: 8192, nSubbufs: 8 });
+  chan.claim();
+  const shipping = ship({ source: new HostfsSource('/', fs), nats: server.url(), stream: 'RAW', subjectPrefix: 'raw', createStream: true, latency: 10 });
+  const expected: Uint8Array[] = [];
+  let refused = 0;
+  for (let i = 0; i < 400; i++) {
+    const msg = bytes(100 + (i % 50) * 37, i);
+    // A refused write (buffer full: counted as a drop) is tried again once the shipper has read: every message gets in.
+    while (!relayWrite(chan, msg)) {
+      refused++;
+      await new Promise((r) => setImmediate(r));
+    }
+    expected.push(msg);
+  }
+  relayClose(chan);
+  const s = await shipping;
+  assert.equal(s.reason, 'hangup');
+  assert.equal(s.buffers[0]!.records, null, 'not klog records');
+  const out = tempDir();
+  const back = await recordFromNats({ url: `${server.url()}/RAW`, outDir: out, subjectPrefix: 'raw' });
+  const { dir, sidecar } = back.producers[0]!;
+  assert.ok(readFileSync(join(dir, 'raw0')).equals(Buffer.concat(expected)));
+  assert.equal(sidecar.buffers[0]!.written, 400);
+  assert.equal(sidecar.buffers[0]!.lost, refused);
 });
 
 test('a message the server already has is dropped as a duplicate by its id (producer, buffer, offset)', async () => {
