@@ -3,13 +3,12 @@
  * mmap, sendfile, poll and close, plus an async iterator and a Readable
  * stream built on them.
  */
-import { writeSync } from 'node:fs';
-import { once } from 'node:events';
+import { fstatSync, writeSync } from 'node:fs';
 import { Readable, type Writable } from 'node:stream';
 import { BufferMemory, BufferReader, type BufferStats } from '../buffer/index.js';
 import { ChannelControl, notifyMapping, RelayChannel } from '../channel/channel.js';
 import { DEFAULT_LATENCY_MS } from '../defaults.js';
-import { RelayError, invalidArg } from '../errors.js';
+import { RelayError, describe, invalidArg } from '../errors.js';
 import type { FileEntry } from './hostfs.js';
 import { RelayMapping } from './mapping.js';
 
@@ -75,6 +74,8 @@ export class RelayFile {
   private readonly control: ChannelControl;
   private open = true;
   private lastOverwritten = 0;
+  /** Bytes consumed from the buffer that a failed sendfile did not deliver: every read returns them first. */
+  private pending: Uint8Array | null = null;
 
   private constructor(entry: FileEntry, control: ChannelControl) {
     const { handle, cpu } = entry;
@@ -115,13 +116,14 @@ export class RelayFile {
   read(maxBytes?: number): Uint8Array {
     this.check('read');
     checkMax(maxBytes);
-    return this.reader.read(maxBytes) ?? EMPTY;
+    return this.take(maxBytes) ?? EMPTY;
   }
 
   /** read() into a caller's buffer from `offset` on, like read(2): fills it as far as data goes. */
   readInto(dest: Uint8Array, offset = 0): number {
     this.check('read');
-    if (!(dest instanceof Uint8Array)) throw invalidArg('readInto needs a Uint8Array');
+    checkDest('readInto', dest, offset);
+    if (this.pending) return this.takeInto(dest, offset);
     return this.reader.readInto(dest, offset);
   }
 
@@ -134,20 +136,21 @@ export class RelayFile {
   readWhole(maxBytes?: number): Uint8Array {
     this.check('read');
     checkMax(maxBytes);
-    return this.reader.read(maxBytes, true) ?? EMPTY;
+    return this.take(maxBytes, true) ?? EMPTY;
   }
 
   /** readWhole into a caller's buffer from `offset` on: give it room for a sub-buffer (subbufSize bytes) or more. */
   readWholeInto(dest: Uint8Array, offset = 0): number {
     this.check('read');
-    if (!(dest instanceof Uint8Array)) throw invalidArg('readWholeInto needs a Uint8Array');
+    checkDest('readWholeInto', dest, offset);
+    if (this.pending) return this.takeInto(dest, offset);
     return this.reader.readInto(dest, offset, true);
   }
 
   /** Bytes a read would return now. */
   available(): number {
     this.check('available');
-    return this.reader.available();
+    return (this.pending?.length ?? 0) + this.reader.available();
   }
 
   /** mmap(): the whole buffer, zero-copy; bufMapped runs now and bufUnmapped at unmap(). */
@@ -168,11 +171,18 @@ export class RelayFile {
     const state = this.pollStart(timeoutMs, options);
     // Atomics.waitAsync alone does not keep Node.js running; this timer does,
     // and outlives the wait so the loop cannot empty before it resolves.
-    const keepAlive = setTimeout(() => {}, Math.min(timeoutMs + 1000, 2 ** 31 - 1));
+    const keepAlive = setTimeout(() => {}, Math.min(state.deadline - Date.now() + 1000, 2 ** 31 - 1));
+    let waited = false;
     try {
       for (;;) {
         const result = this.pollCheck(state);
-        if (result) return result;
+        if (result) {
+          // A poll that times out without ever waiting (timeout 0) returns at the next turn of the event
+          // loop, so a loop of reads and polls cannot starve timers and I/O.
+          if (!waited && result.mask === 0) await new Promise((resolve) => setImmediate(resolve));
+          return result;
+        }
+        waited = true;
         await this.reader.waitReady(state.minReady, state.forced, state.deadline - Date.now());
         if (!this.open) throw new RelayError('ERELAY_CLOSED', `${this.path}: closed while polling`);
       }
@@ -204,21 +214,86 @@ export class RelayFile {
    */
   async sendfile(out: number | Writable, options: SendfileOptions = {}): Promise<number> {
     this.check('sendfile');
+    checkOptions('sendfile', options);
+    // The destination is checked before anything is consumed.
+    checkDestination(out);
     const count = options.count ?? Infinity;
-    const latency = options.latency ?? DEFAULT_LATENCY_MS;
+    if (count !== Infinity && (!Number.isInteger(count) || count < 0)) {
+      throw invalidArg(`sendfile count must be a whole number ≥ 0, got ${describe(count)}`);
+    }
+    const latency = checkLatency('sendfile', options.latency);
+    if (options.follow !== undefined && typeof options.follow !== 'boolean') {
+      throw invalidArg(`sendfile follow must be true or false, got ${describe(options.follow)}`);
+    }
     let moved = 0;
     while (moved < count) {
       const closed = this.hangup; // read before the read: data written just before a close is not missed
-      const chunk = this.reader.read(count === Infinity ? undefined : count - moved);
+      const chunk = this.take(count === Infinity ? undefined : count - moved);
       if (chunk && chunk.length > 0) {
-        await writeOut(out, chunk);
-        moved += chunk.length;
+        moved += await this.writeOut(out, chunk);
         continue;
       }
       if (!options.follow || closed) break;
       await this.poll(latency);
+      checkDestination(out); // a stream destroyed while we wait ends the follow
     }
     return moved;
+  }
+
+  /**
+   * Writes a chunk taken from the buffer; whatever does not reach the
+   * destination is kept for the next read, never dropped. Returns the bytes written.
+   */
+  private async writeOut(out: number | Writable, chunk: Uint8Array): Promise<number> {
+    if (typeof out === 'number') {
+      let done = 0;
+      try {
+        while (done < chunk.length) done += writeSync(out, chunk, done, chunk.length - done);
+      } catch (err) {
+        this.keep(chunk.subarray(done));
+        if ((err as NodeJS.ErrnoException)?.code === 'EBADF') throw invalidArg(`sendfile: fd ${out} is not open for writing`);
+        throw err;
+      }
+      return done;
+    }
+    if (out.destroyed || out.writableEnded) {
+      this.keep(chunk);
+      throw new RelayError('ERELAY_CLOSED', 'sendfile: the destination stream was ended or destroyed');
+    }
+    if (!out.write(chunk)) await drained(out);
+    return chunk.length;
+  }
+
+  /** Puts undelivered bytes back in front of what the next read returns. */
+  private keep(bytes: Uint8Array): void {
+    if (bytes.length === 0) return;
+    if (!this.pending) {
+      this.pending = bytes;
+      return;
+    }
+    const joined = new Uint8Array(bytes.length + this.pending.length);
+    joined.set(bytes, 0);
+    joined.set(this.pending, bytes.length);
+    this.pending = joined;
+  }
+
+  /** The reader's read, with bytes a failed sendfile kept coming first. */
+  private take(maxBytes?: number, whole = false): Uint8Array | null {
+    const p = this.pending;
+    if (!p) return this.reader.read(maxBytes, whole);
+    if (maxBytes === undefined || p.length <= maxBytes) {
+      this.pending = null;
+      return p;
+    }
+    this.pending = p.subarray(maxBytes);
+    return p.subarray(0, maxBytes);
+  }
+
+  /** Kept bytes into a caller's buffer. */
+  private takeInto(dest: Uint8Array, offset: number): number {
+    const part = this.take(dest.length - offset);
+    if (part) dest.set(part, offset);
+    return part?.length ?? 0;
   }
 
   /** Per-buffer counters. */
@@ -231,11 +306,15 @@ export class RelayFile {
    * Chunks of whole messages as they arrive, until the channel is closed and
    * drained. Data of a partly filled sub-buffer waits at most `latency` ms.
    */
-  async *chunks(options: ChunkOptions = {}): AsyncGenerator<RelayChunk> {
-    const latency = options.latency ?? DEFAULT_LATENCY_MS;
+  chunks(options: ChunkOptions = {}): AsyncGenerator<RelayChunk> {
+    checkOptions('chunks', options);
+    return this.chunksFrom(checkLatency('chunks', options.latency));
+  }
+
+  private async *chunksFrom(latency: number): AsyncGenerator<RelayChunk> {
     while (this.open) {
       const closed = this.hangup; // read before the read: data written just before a close is not missed
-      const data = this.reader.read();
+      const data = this.take();
       const overwritten = this.reader.stats().subbufsOverwritten;
       const lostSubbufs = overwritten - this.lastOverwritten;
       this.lastOverwritten = overwritten;
@@ -272,9 +351,12 @@ export class RelayFile {
 
   private pollStart(timeoutMs: number, options: PollOptions): PollState {
     this.check('poll');
+    // A negative timeout is a deadline already past (poll now); NaN or a non-number would wait forever.
+    if (typeof timeoutMs !== 'number' || Number.isNaN(timeoutMs)) throw invalidArg(`poll timeout must be a number of ms (or Infinity), got ${describe(timeoutMs)}`);
+    checkOptions('poll', options);
     const n = options.minReady ?? 1;
-    if (!Number.isInteger(n) || n < 1) throw invalidArg(`minReady must be a whole number ≥ 1, got ${n}`);
-    return { minReady: Math.min(n, this.nSubbufs), forced: this.reader.forcedEvents(), deadline: Date.now() + timeoutMs };
+    if (!Number.isInteger(n) || n < 1) throw invalidArg(`minReady must be a whole number ≥ 1, got ${describe(n)}`);
+    return { minReady: Math.min(n, this.nSubbufs), forced: this.reader.forcedEvents(), deadline: Date.now() + Math.max(0, timeoutMs) };
   }
 
   /** The poll result if poll should return now, else null (wait for the next event). */
@@ -299,14 +381,61 @@ export class RelayFile {
 
 function checkMax(maxBytes: number | undefined): void {
   if (maxBytes !== undefined && (!Number.isInteger(maxBytes) || maxBytes <= 0)) {
-    throw invalidArg(`read maxBytes must be a whole number ≥ 1, got ${maxBytes}`);
+    throw invalidArg(`read maxBytes must be a whole number ≥ 1, got ${describe(maxBytes)}`);
   }
 }
 
-async function writeOut(out: number | Writable, chunk: Uint8Array): Promise<void> {
+function checkDest(what: string, dest: unknown, offset: unknown): asserts dest is Uint8Array {
+  if (!(dest instanceof Uint8Array)) throw invalidArg(`${what} needs a Uint8Array, got ${describe(dest)}`);
+  if (typeof offset !== 'number' || !Number.isInteger(offset) || offset < 0 || offset > dest.length) {
+    throw invalidArg(`${what} offset must be a whole number from 0 to dest.length (${dest.length}), got ${describe(offset)}`);
+  }
+}
+
+function checkOptions(what: string, options: unknown): void {
+  if (options === null || typeof options !== 'object') throw invalidArg(`${what} options must be an object, got ${describe(options)}`);
+}
+
+/** latency: ms ≥ 0 (0 = as soon as possible, yielding to the event loop between polls), default DEFAULT_LATENCY_MS. */
+function checkLatency(what: string, latency: unknown): number {
+  if (latency === undefined) return DEFAULT_LATENCY_MS;
+  if (typeof latency !== 'number' || Number.isNaN(latency) || latency < 0) {
+    throw invalidArg(`${what} latency must be a number of ms ≥ 0, got ${describe(latency)}`);
+  }
+  return latency;
+}
+
+/** A sendfile destination: an open file descriptor or a writable stream that is still open. */
+function checkDestination(out: unknown): void {
   if (typeof out === 'number') {
-    for (let done = 0; done < chunk.length; ) done += writeSync(out, chunk, done, chunk.length - done);
+    if (!Number.isInteger(out) || out < 0) throw invalidArg(`sendfile needs a file descriptor (a whole number ≥ 0) or a writable stream, got ${describe(out)}`);
+    try {
+      fstatSync(out);
+    } catch {
+      throw invalidArg(`sendfile: fd ${out} is not an open file descriptor`);
+    }
     return;
   }
-  if (!out.write(chunk)) await once(out, 'drain');
+  const stream = out as Writable | null;
+  if (stream === null || typeof stream !== 'object' || typeof stream.write !== 'function' || typeof stream.once !== 'function') {
+    throw invalidArg(`sendfile needs a file descriptor or a writable stream, got ${describe(out)}`);
+  }
+  if (stream.destroyed || stream.writableEnded) throw new RelayError('ERELAY_CLOSED', 'sendfile: the destination stream was ended or destroyed');
 }
+
+/** Waits for 'drain'; a stream closed or failed instead settles the wait (with an error), never leaves it hanging. */
+function drained(out: Writable): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const done = (err?: Error): void => {
+      out.off('drain', onDrain).off('close', onClose).off('error', onError);
+      if (err) reject(err);
+      else resolve();
+    };
+    const onDrain = (): void => done();
+    const onClose = (): void => done(new RelayError('ERELAY_CLOSED', 'sendfile: the destination stream closed before taking the data'));
+    const onError = (err: Error): void => done(err);
+    out.on('drain', onDrain).on('close', onClose).on('error', onError);
+    if (out.destroyed) onClose();
+  });
+}
+
