@@ -19,7 +19,7 @@ import {
   type Listing,
   type ServerInfo,
 } from './protocol.js';
-import { defaultSocketPath } from './socket-dir.js';
+import { findSocket } from './socket-dir.js';
 
 export interface RemoteOptions {
   /** The producer's Unix socket (exposeRelayFiles().socketPath). */
@@ -78,7 +78,7 @@ function connectionCode(err: NodeJS.ErrnoException): RemoteErrorCode {
 }
 
 export class RelayRemote {
-  private readonly target: { socketPath: string } | { host: string; port: number };
+  private readonly where: { socketPath: string } | { pid: number; fs: string } | { host: string; port: number };
   private readonly token: string | undefined;
   private readonly timeoutMs: number;
   /** Where this client connects, for messages. */
@@ -90,13 +90,32 @@ export class RelayRemote {
     if (options.url !== undefined) {
       const url = new URL(options.url);
       if (url.protocol !== 'http:') throw invalidArg(`url must be http://host:port, got ${options.url}`);
-      this.target = { host: url.hostname, port: Number(url.port || 80) };
+      this.where = { host: url.hostname, port: Number(url.port || 80) };
       this.address = url.origin;
+    } else if (options.socketPath !== undefined) {
+      this.where = { socketPath: options.socketPath };
+      this.address = options.socketPath;
     } else {
-      const socketPath = options.socketPath ?? defaultSocketPath(options.pid ?? process.pid, options.fs ?? 'root');
-      this.target = { socketPath };
-      this.address = socketPath;
+      const pid = options.pid ?? process.pid;
+      if (!Number.isInteger(pid) || pid <= 0) throw invalidArg(`pid must be a whole number above 0, got ${String(pid)}`);
+      // Looked up (and its owner and mode checked) at every request: a socket can come, go, or be planted later.
+      this.where = { pid, fs: options.fs ?? 'root' };
+      this.address = `pid ${pid}`;
     }
+  }
+
+  /** Where to connect now; a pid's socket only if this user owns it, in a directory only this user can enter. */
+  private target(): { socketPath: string } | { host: string; port: number } {
+    if (!('pid' in this.where)) return this.where;
+    const socketPath = findSocket(this.where.pid, this.where.fs);
+    if (socketPath === null) {
+      throw new RemoteError(
+        'ENOENT',
+        0,
+        `process ${this.where.pid} exposes no relay files for you: no socket of yours in a private relayfs-${this.where.pid} directory (it must call exposeRelayFiles())`,
+      );
+    }
+    return { socketPath };
   }
 
   /** GET /v1: who is serving. */
@@ -147,7 +166,7 @@ export class RelayRemote {
   private get(target: string, signal: AbortSignal | undefined, timeoutMs: number): Promise<IncomingMessage> {
     return new Promise((resolve, reject) => {
       const req = request({
-        ...this.target,
+        ...this.target(),
         path: target,
         method: 'GET',
         agent: false,

@@ -31,6 +31,9 @@ export function defaultSocketPath(pid: number = process.pid, fsName = 'root'): s
 /**
  * Sockets other processes of this user expose, by pid: the default
  * directories under the base directory (and the tmpdir), newest first.
+ * Only a socket this user owns, in a directory this user owns that nobody
+ * else can enter (no group or other bits), counts: anything else may have
+ * been planted by another user to receive our requests or feed us data.
  */
 export function listSockets(fsName = 'root'): { pid: number; socketPath: string }[] {
   const found = new Map<number, string>();
@@ -43,16 +46,26 @@ export function listSockets(fsName = 'root'): { pid: number; socketPath: string 
     }
     for (const name of names) {
       const m = /^relayfs-(\d+)(?:-[A-Za-z0-9]+)?$/.exec(name);
-      if (!m || !isOwnDirectory(join(base, name))) continue;
+      if (!m || !isPrivateDirectory(join(base, name))) continue;
       const socketPath = join(base, name, `${fsName}.sock`);
       try {
-        if (lstatSync(socketPath).isSocket()) found.set(Number(m[1]), socketPath);
+        const st = lstatSync(socketPath);
+        if (st.isSocket() && isOurs(st.uid)) found.set(Number(m[1]), socketPath);
       } catch {
         /* no socket for that filesystem */
       }
     }
   }
   return [...found].map(([pid, socketPath]) => ({ pid, socketPath })).sort((a, b) => b.pid - a.pid);
+}
+
+/**
+ * The socket process `pid` exposes for host filesystem `fsName`, checked as
+ * listSockets checks; null when there is none (or only an untrusted one).
+ * Shared by RelayRemote({ pid }) and the command line's --pid / pid:.
+ */
+export function findSocket(pid: number, fsName = 'root'): string | null {
+  return listSockets(fsName).find((s) => s.pid === pid)?.socketPath ?? null;
 }
 
 /**
@@ -97,9 +110,23 @@ export function removeSocket(socketPath: string | null, dir: string | null): voi
 function isOwnDirectory(path: string): boolean {
   try {
     const st = lstatSync(path);
-    const uid = process.getuid?.();
-    return st.isDirectory() && !st.isSymbolicLink() && (uid === undefined || st.uid === uid);
+    return st.isDirectory() && !st.isSymbolicLink() && isOurs(st.uid);
   } catch {
     return false;
   }
+}
+
+/** Ours, and closed to group and others (makePrivateDir makes them 0700). */
+function isPrivateDirectory(path: string): boolean {
+  try {
+    const st = lstatSync(path);
+    return st.isDirectory() && !st.isSymbolicLink() && isOurs(st.uid) && (process.platform === 'win32' || (st.mode & 0o077) === 0);
+  } catch {
+    return false;
+  }
+}
+
+function isOurs(uid: number): boolean {
+  const me = process.getuid?.();
+  return me === undefined || uid === me;
 }

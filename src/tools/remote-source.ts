@@ -30,7 +30,7 @@ import type { BufferStats } from '../buffer/index.js';
 import type { SourceErrorCode } from '../errors.js';
 import { RelayRemote, RemoteError } from '../remote/client.js';
 import type { EndReason, FileInfo, Listing } from '../remote/protocol.js';
-import { defaultSocketPath, listSockets } from '../remote/socket-dir.js';
+import { defaultSocketPath, findSocket, listSockets } from '../remote/socket-dir.js';
 import { registerSourceScheme } from './open-source.js';
 import { SourceError, splitBufferName, type RelaySource, type SourceEntry, type SourceFile, type SourcePoll } from './source.js';
 
@@ -419,8 +419,8 @@ const EMPTY = new Uint8Array(0);
 /** The socket of process `pid`, found the way listSockets finds them; one clear line when there is none. */
 export function socketOfPid(pid: number): string {
   if (!Number.isInteger(pid) || pid <= 0) throw new SourceError('EINVAL', `pid must be a whole number above 0, got ${String(pid)}`);
-  const found = listSockets().find((s) => s.pid === pid);
-  if (found) return found.socketPath;
+  const found = findSocket(pid);
+  if (found) return found;
   let alive = true;
   try {
     process.kill(pid, 0);
