@@ -7,6 +7,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import type { FileEntry } from '../hostfs/index.js';
 import { RelayError } from '../errors.js';
+import type { Admission } from './admission.js';
 import { authorized } from './auth.js';
 import type { FileTable } from './file-table.js';
 import {
@@ -40,12 +41,15 @@ export interface ServeContext {
 export type Transport = 'unix' | 'tcp';
 
 /** The 'request' listener of one server (one transport). */
-export function requestHandler(ctx: ServeContext, transport: Transport) {
+export function requestHandler(ctx: ServeContext, transport: Transport, admission: Admission) {
   return (req: IncomingMessage, res: ServerResponse): void => {
     res.on('error', () => {}); // a write to a vanished client is not our error
+    const socket = req.socket;
+    admission.requestArrived(socket);
+    res.once('finish', () => admission.responded(socket));
     let work: Promise<void>;
     try {
-      work = handle(ctx, transport, req, res);
+      work = handle(ctx, transport, req, res, admission);
     } catch (err) {
       work = Promise.reject(err);
     }
@@ -78,10 +82,17 @@ export function clientErrorHandler(err: Error & { code?: string }, socket: Socke
   );
 }
 
-async function handle(ctx: ServeContext, transport: Transport, req: IncomingMessage, res: ServerResponse): Promise<void> {
+async function handle(ctx: ServeContext, transport: Transport, req: IncomingMessage, res: ServerResponse, admission: Admission): Promise<void> {
   if (transport === 'tcp' && (ctx.token === null || !authorized(req.headers.authorization, ctx.token))) {
     res.setHeader('WWW-Authenticate', 'Bearer realm="relayfs"');
+    res.setHeader('Connection', 'close'); // an unauthenticated connection never stays
     throw new ProtocolError('EUNAUTHORIZED', 'this TCP listener needs "Authorization: Bearer <token>" with the token the producer printed');
+  }
+  try {
+    admission.admit(req.socket);
+  } catch (err) {
+    res.setHeader('Connection', 'close');
+    throw err;
   }
   // We never read request bodies; one that is announced would be taken for the next request.
   const length = req.headers['content-length'];

@@ -6,8 +6,10 @@
  */
 import { chmodSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
+import type { Socket } from 'node:net';
 import { parentPort, workerData } from 'node:worker_threads';
 import { HostFs, type FileEntry } from '../hostfs/index.js';
+import { Admission } from './admission.js';
 import { FileTable } from './file-table.js';
 import { clientErrorHandler, requestHandler, type ServeContext, type Transport } from './handler.js';
 
@@ -20,6 +22,9 @@ export interface WorkerConfig {
   token: string | null;
   entries: FileEntry[];
   maxConnections: number;
+  maxConnectionsPerClient: number;
+  maxPendingConnections: number;
+  headersTimeoutMs: number;
 }
 
 /** Messages from the producer's thread. */
@@ -42,9 +47,9 @@ async function main(config: WorkerConfig): Promise<void> {
   const servers: Server[] = [];
 
   try {
-    servers.push(await listen(ctx, 'unix', config.maxConnections, config.socketPath));
+    servers.push(await listen(ctx, 'unix', config, config.socketPath));
     chmodSync(config.socketPath, 0o600);
-    if (config.tcp) servers.push(await listen(ctx, 'tcp', config.maxConnections, { host: '127.0.0.1', port: config.tcp.port }));
+    if (config.tcp) servers.push(await listen(ctx, 'tcp', config, { host: '127.0.0.1', port: config.tcp.port }));
   } catch (err) {
     for (const s of servers) s.close();
     const e = err as NodeJS.ErrnoException;
@@ -84,19 +89,28 @@ async function main(config: WorkerConfig): Promise<void> {
   }
 }
 
-function listen(ctx: ServeContext, transport: Transport, maxConnections: number, where: string | { host: string; port: number }): Promise<Server> {
+function listen(ctx: ServeContext, transport: Transport, config: WorkerConfig, where: string | { host: string; port: number }): Promise<Server> {
+  // Slots are given by Admission, after authentication: no server.maxConnections, which would let
+  // connections that never authenticate (or never send a byte) keep everyone else out.
+  const admission = new Admission({
+    maxConnections: config.maxConnections,
+    maxPerClient: transport === 'tcp' ? config.maxConnectionsPerClient : config.maxConnections, // a Unix socket has one client: this user
+    maxPending: config.maxPendingConnections,
+    headTimeoutMs: config.headersTimeoutMs,
+  });
   const server = createServer(
     {
       maxHeaderSize: 16 * 1024,
-      headersTimeout: 10_000, // a client that never finishes its headers is dropped
-      requestTimeout: 15_000,
+      // Admission times out a head from the connection on; Node's own check is the second line.
+      headersTimeout: config.headersTimeoutMs,
+      requestTimeout: config.headersTimeoutMs + 5_000,
       keepAliveTimeout: 5_000,
-      connectionsCheckingInterval: 1_000, // how often the two timeouts above are checked (default 30 s)
+      connectionsCheckingInterval: Math.min(1_000, config.headersTimeoutMs), // how often Node checks (default 30 s)
       noDelay: true,
     },
-    requestHandler(ctx, transport),
+    requestHandler(ctx, transport, admission),
   );
-  server.maxConnections = maxConnections;
+  server.on('connection', (socket: Socket) => admission.connected(socket, transport === 'tcp' ? (socket.remoteAddress ?? '?') : 'unix'));
   server.on('clientError', clientErrorHandler);
   return new Promise((resolve, reject) => {
     server.once('error', reject);

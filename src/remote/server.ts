@@ -32,8 +32,17 @@ export interface ExposeOptions {
   token?: string;
   /** Keep the process alive while the server runs (default false: exposing never delays exit). */
   keepAlive?: boolean;
-  /** Connections served at once, beyond which new ones are refused (default 64). */
+  /**
+   * Connections served at once (default 64). A connection takes a slot with its first accepted
+   * request (on TCP: one with the token); beyond the limit requests get 503 EBUSY.
+   */
   maxConnections?: number;
+  /** Of those, from one TCP client address (default 16). */
+  maxConnectionsPerClient?: number;
+  /** Connections that have not sent an accepted request yet (default 64); a new one beyond it closes the oldest. */
+  maxPendingConnections?: number;
+  /** A connection that sends no complete request head this long after connecting (or after its last response) is closed with 408 (ms, default 10000). */
+  headersTimeoutMs?: number;
 }
 
 export interface RelayFileServer {
@@ -59,8 +68,10 @@ export async function exposeRelayFiles(options: ExposeOptions = {}): Promise<Rel
   if (!(fs instanceof HostFs)) throw invalidArg('options.fs must be a HostFs (hostfs or HostFs.get(name))');
   const tcp = tcpOption(options.tcp);
   const token = tcp ? (options.token === undefined ? generateToken() : checkToken(options.token)) : null;
-  const maxConnections = options.maxConnections ?? 64;
-  if (!Number.isInteger(maxConnections) || maxConnections < 1) throw invalidArg(`options.maxConnections must be a whole number ≥ 1, got ${describe(maxConnections)}`);
+  const maxConnections = countOption('maxConnections', options.maxConnections, 64);
+  const maxConnectionsPerClient = countOption('maxConnectionsPerClient', options.maxConnectionsPerClient, 16);
+  const maxPendingConnections = countOption('maxPendingConnections', options.maxPendingConnections, 64);
+  const headersTimeoutMs = countOption('headersTimeoutMs', options.headersTimeoutMs, 10_000);
 
   let dir: string | null = null;
   let socketPath: string;
@@ -90,6 +101,9 @@ export async function exposeRelayFiles(options: ExposeOptions = {}): Promise<Rel
     token,
     entries: fs.files(),
     maxConnections,
+    maxConnectionsPerClient,
+    maxPendingConnections,
+    headersTimeoutMs,
   };
   const worker = new Worker(new URL('./server-worker.js', import.meta.url), {
     workerData: { relayfsServer: config },
@@ -133,6 +147,14 @@ export async function exposeRelayFiles(options: ExposeOptions = {}): Promise<Rel
       return closing;
     },
   };
+}
+
+function countOption(name: string, value: unknown, fallback: number): number {
+  if (value === undefined) return fallback;
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < 1 || value > 2 ** 31 - 1) {
+    throw invalidArg(`options.${name} must be a whole number from 1 to 2^31-1, got ${describe(value)}`);
+  }
+  return value;
 }
 
 function tcpOption(tcp: ExposeOptions['tcp']): { port: number } | null {
