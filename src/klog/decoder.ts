@@ -173,47 +173,93 @@ export interface TruncatedTail {
  * Decodes a stream that arrives in chunks; a record split across chunks is
  * held back until its end arrives. Records returned from push() view the
  * chunk (or a joined copy), so they stay valid after later pushes.
+ *
+ * The held-back pieces are joined once, when the record they start is
+ * complete, so decoding stays linear in the input whatever size a (corrupt)
+ * header claims.
  */
 export class KlogDecoder {
-  private rest: Uint8Array | null = null;
-  /** Stream offset of the first byte of `rest` (or of the next chunk). */
+  /** Copies of the bytes held back (the start of an incomplete record), in order. */
+  private parts: Uint8Array[] = [];
+  private held = 0;
+  /** Size of the held record once its header is complete (0 before). */
+  private need = 0;
+  /** Stream offset of the first held byte (or of the next chunk). */
   private position = 0;
 
   /** Appends a chunk; returns the records it completes. Throws KlogFormatError on a bad header. */
   push(chunk: Uint8Array): KlogRecord[] {
     let bytes = chunk;
-    if (this.rest) {
-      bytes = new Uint8Array(this.rest.length + chunk.length);
-      bytes.set(this.rest, 0);
-      bytes.set(chunk, this.rest.length);
-      this.rest = null;
+    if (this.held > 0) {
+      if (!this.enough(chunk)) {
+        this.parts.push(chunk.slice()); // the caller may reuse its chunk
+        this.held += chunk.length;
+        return [];
+      }
+      bytes = new Uint8Array(this.held + chunk.length);
+      let at = 0;
+      for (const part of this.parts) {
+        bytes.set(part, at);
+        at += part.length;
+      }
+      bytes.set(chunk, at);
+      this.parts = [];
+      this.held = 0;
+      this.need = 0;
     }
     const out: KlogRecord[] = [];
     const buf = asBuffer(bytes);
     let at = 0;
+    let size = 0;
     while (bytes.length - at >= KLOG_HEADER_SIZE) {
-      const size = checkHeader(bytes, at, this.position + at);
+      size = checkHeader(bytes, at, this.position + at);
       if (at + size > bytes.length) break;
       out.push(new DecodedRecord(buf, at, this.position + at, size));
       at += size;
+      size = 0;
     }
     if (at < bytes.length) {
       if (bytes.length - at < KLOG_HEADER_SIZE) checkPartialHeader(bytes, at, bytes.length - at, this.position + at);
-      this.rest = bytes.slice(at);
+      this.parts = [bytes.slice(at)];
+      this.held = bytes.length - at;
+      this.need = size;
     }
     this.position += at;
     return out;
   }
 
+  /** Whether the held bytes plus `chunk` complete the held record (checking its header once it is whole). */
+  private enough(chunk: Uint8Array): boolean {
+    const total = this.held + chunk.length;
+    if (this.need === 0) {
+      const head = new Uint8Array(Math.min(KLOG_HEADER_SIZE, total));
+      let at = 0;
+      for (const part of [...this.parts, chunk]) {
+        if (at === head.length) break;
+        const take = Math.min(part.length, head.length - at);
+        head.set(part.subarray(0, take), at);
+        at += take;
+      }
+      if (head.length < KLOG_HEADER_SIZE) {
+        checkPartialHeader(head, 0, head.length, this.position);
+        return false;
+      }
+      this.need = checkHeader(head, 0, this.position);
+    }
+    return total >= this.need;
+  }
+
   /** Bytes held back waiting for the rest of a record. */
   get pending(): number {
-    return this.rest?.length ?? 0;
+    return this.held;
   }
 
   /** Ends the stream: the truncated last record, if the stream ended inside one. */
   end(): TruncatedTail | null {
-    const tail = this.rest ? { offset: this.position, bytes: this.rest.length } : null;
-    this.rest = null;
+    const tail = this.held > 0 ? { offset: this.position, bytes: this.held } : null;
+    this.parts = [];
+    this.held = 0;
+    this.need = 0;
     return tail;
   }
 }
