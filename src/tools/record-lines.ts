@@ -62,7 +62,7 @@ function jsonLines(): LineWriter {
           : rec.type === 'raw'
             ? { kind: 'record', ts: rec.timestamp, buffer: rec.buffer, thread: rec.thread, seq: rec.seq, type: rec.type, data: bufferOf(rec).toString('base64') }
             : { kind: 'record', ts: rec.timestamp, buffer: rec.buffer, thread: rec.thread, seq: rec.seq, type: rec.type, ...structured(rec) };
-      return JSON.stringify(line) + '\n';
+      return safeJson(line) + '\n';
     },
     event(ev) {
       const { kind, timestamp, ...rest } = ev;
@@ -85,10 +85,22 @@ function bufferOf(rec: KlogRecord): Buffer {
   return Buffer.from(rec.payload.buffer, rec.payload.byteOffset, rec.payload.length);
 }
 
-/** Keeps a record on one line: backslash, newline and carriage return are escaped. */
-function escapeLine(s: string): string {
-  if (s.indexOf('\n') < 0 && s.indexOf('\\') < 0 && s.indexOf('\r') < 0) return s;
-  return s.replace(/\\/g, '\\\\').replace(/\n/g, '\\n').replace(/\r/g, '\\r');
+/** Every control character (C0, DEL, C1) and the backslash: escaped, so a record can neither break the line nor drive a terminal. */
+const UNSAFE = /[\u0000-\u001f\u007f-\u009f\\]/;
+const UNSAFE_ALL = /[\u0000-\u001f\u007f-\u009f\\]/g;
+const NAMED: Record<string, string> = { '\\': '\\\\', '\n': '\\n', '\r': '\\r', '\t': '\\t' };
+
+/** Keeps a record on one line and out of the terminal's control: see UNSAFE. */
+export function escapeLine(s: string): string {
+  if (!UNSAFE.test(s)) return s;
+  return s.replace(UNSAFE_ALL, (c) => NAMED[c] ?? `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
+}
+
+/** JSON.stringify leaves DEL and the C1 controls (e.g. CSI, 0x9b) as they are: escape them too. */
+const C1 = /[\u007f-\u009f]/;
+function safeJson(value: unknown): string {
+  const text = JSON.stringify(value);
+  return C1.test(text) ? text.replace(/[\u007f-\u009f]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`) : text;
 }
 
 function hex(bytes: Uint8Array): string {
