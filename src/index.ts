@@ -20,6 +20,8 @@ export {
   relayLateSetupFiles,
   relayAttach,
   relayAttachSync,
+  setChannelMemoryLimit,
+  channelMemoryLimit,
   RELAY_FILE_MODE,
   RelayBuffer,
   RelayChannel,

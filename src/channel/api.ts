@@ -33,6 +33,12 @@ export interface RelayOpenOptions {
    * instead, about as much in total). Default false.
    */
   pretouch?: boolean;
+  /**
+   * Most bytes the channel's buffers may take together (buffers × nSubbufs ×
+   * subbufSize); more is ERELAY_NOMEM at open, not a failure when the memory
+   * is first touched. Default: see setChannelMemoryLimit.
+   */
+  maxBytes?: number;
 }
 
 /** relay files are created read-only for their owner, as the kernel does (S_IRUSR). */
@@ -40,6 +46,23 @@ export const RELAY_FILE_MODE = 0o400;
 const MAX_BUFFERS = 1024;
 
 let defaultBuffers = Math.max(1, Number((globalThis as { navigator?: { hardwareConcurrency?: number } }).navigator?.hardwareConcurrency) || 4);
+
+let memoryLimit = 2 ** 31;
+
+/**
+ * Sets the default total size limit of one channel's buffers (relayOpen's
+ * options.maxBytes). The Node entry sets half the machine's memory
+ * (os.totalmem() / 2); elsewhere it is 2 GiB.
+ */
+export function setChannelMemoryLimit(bytes: number): void {
+  checkSize('channel memory limit', bytes, Number.MAX_SAFE_INTEGER);
+  memoryLimit = bytes;
+}
+
+/** The default total size limit of one channel's buffers, in bytes. */
+export function channelMemoryLimit(): number {
+  return memoryLimit;
+}
 
 /** Sets the number of buffers relayOpen makes when not told (the Node entry uses os.availableParallelism()). */
 export function setDefaultBufferCount(n: number): void {
@@ -68,6 +91,7 @@ export function relayOpen<P = unknown>(
     throw new RelayError('ERELAY_NOMEM', `subbufSize × nSubbufs = ${subbufSize * nSubbufs} bytes exceeds the ${MAX_BUFFER_BYTES}-byte limit of one buffer`);
   }
   checkCallbacks(callbacks);
+  if (options === null || typeof options !== 'object') throw invalidArg(`relayOpen options must be an object, got ${describe(options)}`);
   const nBuffers = options.buffers === undefined ? defaultBuffers : checkSize('options.buffers', options.buffers, MAX_BUFFERS);
   const blockingMs = options.blockingTimeoutMs === undefined ? 0 : checkSize('options.blockingTimeoutMs', options.blockingTimeoutMs, 0x7fffffff);
   const pretouch = options.pretouch === true;
@@ -76,6 +100,14 @@ export function relayOpen<P = unknown>(
     if (pretouch) mem.pretouch();
     return mem;
   };
+  const limit = options.maxBytes === undefined ? memoryLimit : checkSize('options.maxBytes', options.maxBytes, Number.MAX_SAFE_INTEGER);
+  const total = (options.global === true ? 1 : nBuffers) * subbufSize * nSubbufs;
+  if (total > limit) {
+    throw new RelayError(
+      'ERELAY_NOMEM',
+      `${options.global === true ? 1 : nBuffers} buffers × ${nSubbufs} × ${subbufSize} bytes = ${total} bytes exceeds the channel memory limit of ${limit} bytes (options.maxBytes, setChannelMemoryLimit)`,
+    );
+  }
 
   const chan = new RelayChannel<P>({
     id: globalThis.crypto.randomUUID(),
@@ -242,11 +274,13 @@ export function relayReserveOffset(chan: RelayChannel, length: number): number {
  * oldest unread sub-buffer) until a reader reads or calls relaySubbufsConsumed.
  */
 export function relayBufFull(buf: RelayBuffer): boolean {
+  if (!(buf instanceof RelayBuffer)) throw invalidArg(`relayBufFull needs a relay buffer (as passed to subbufStart), got ${describe(buf)}`);
   return buf.writer.isFull();
 }
 
 /** subbuf_start_reserve: reserves a header at the start of the new sub-buffer; call it from subbufStart. */
 export function subbufStartReserve(buf: RelayBuffer, length: number): void {
+  if (!(buf instanceof RelayBuffer)) throw invalidArg(`subbufStartReserve needs the relay buffer subbufStart was given, got ${describe(buf)}`);
   buf.writer.startReserve(length);
 }
 
@@ -356,8 +390,22 @@ function checkOpen(chan: RelayChannel, what: string): void {
   if (chan.closed) throw new RelayError('ERELAY_CLOSED', `${what}: the channel is closed`);
 }
 
+/** A handle must be what chan.handle() made: a forged or damaged one could point a writer anywhere. */
 function checkHandle(handle: ChannelHandle): void {
-  if (!handle || handle.kind !== 'relayfs.channel' || handle.version !== 1) {
+  if (!handle || typeof handle !== 'object' || handle.kind !== 'relayfs.channel' || handle.version !== 1) {
     throw invalidArg('relayAttach needs the object returned by chan.handle()');
+  }
+  const bad = (what: string): never => {
+    throw invalidArg(`relayAttach: the handle's ${what} is not what chan.handle() makes (a forged or damaged handle?)`);
+  };
+  if (typeof handle.id !== 'string' || handle.id.length === 0) bad('id');
+  if (!Number.isInteger(handle.subbufSize) || handle.subbufSize <= 0 || handle.subbufSize > MAX_BUFFER_BYTES) bad('subbufSize');
+  if (!Number.isInteger(handle.nSubbufs) || handle.nSubbufs <= 0 || handle.nSubbufs > MAX_SUBBUFS) bad('nSubbufs');
+  if (typeof handle.isGlobal !== 'boolean') bad('isGlobal');
+  if (handle.baseFilename !== null && typeof handle.baseFilename !== 'string') bad('baseFilename');
+  if (!(handle.control instanceof SharedArrayBuffer)) bad('control');
+  if (!Array.isArray(handle.buffers) || handle.buffers.length === 0 || handle.buffers.length > MAX_BUFFERS) bad('buffers');
+  for (const sab of handle.buffers) {
+    if (!(sab instanceof SharedArrayBuffer) || sab.byteLength < handle.subbufSize * handle.nSubbufs) bad('buffers');
   }
 }

@@ -14,6 +14,8 @@ export {
   relayLateSetupFiles,
   relayAttach,
   relayAttachSync,
+  setChannelMemoryLimit,
+  channelMemoryLimit,
   RELAY_FILE_MODE,
   type RelayOpenOptions,
 } from './api.js';

@@ -99,7 +99,7 @@ export function klogv(format: string, args: readonly unknown[]): void {
 }
 
 /** klog_raw(): a raw record of `length` bytes of data. */
-export function klogRaw(data: Uint8Array, length: number = data.length): void {
+export function klogRaw(data: Uint8Array, length: number = data?.length): void {
   if (sink === null) return;
   traceRaw(sink, data, length);
 }
