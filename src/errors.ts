@@ -19,6 +19,7 @@ export type ChannelErrorCode =
   | 'ERELAY_NO_SUCH_BUFFER' // a buffer index that does not exist
   | 'ERELAY_CALLBACKS_REQUIRED' // a worker attached a channel whose callbacks it cannot load
   | 'ERELAY_SERVER_FAILED' // exposeRelayFiles: the serving thread could not start or listen
+  | 'ERELAY_WRITE_FAILED' // sendfile could not write to its destination (the system error is the cause); the bytes stay readable
   | 'ENOENT' // no relay file or directory at that path
   | 'EEXIST' // a file or directory already exists at that path
   | 'ENOTDIR' // a path component is not a directory

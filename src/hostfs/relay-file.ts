@@ -252,7 +252,7 @@ export class RelayFile {
       } catch (err) {
         this.keep(chunk.subarray(done));
         if ((err as NodeJS.ErrnoException)?.code === 'EBADF') throw invalidArg(`sendfile: fd ${out} is not open for writing`);
-        throw err;
+        throw new RelayError('ERELAY_WRITE_FAILED', `sendfile: writing to fd ${out} failed: ${(err as Error)?.message ?? String(err)}; the bytes stay readable`, { cause: err });
       }
       return done;
     }
@@ -433,7 +433,7 @@ function drained(out: Writable): Promise<void> {
     };
     const onDrain = (): void => done();
     const onClose = (): void => done(new RelayError('ERELAY_CLOSED', 'sendfile: the destination stream closed before taking the data'));
-    const onError = (err: Error): void => done(err);
+    const onError = (err: Error): void => done(new RelayError('ERELAY_WRITE_FAILED', `sendfile: the destination stream failed: ${err?.message ?? String(err)}`, { cause: err }));
     out.on('drain', onDrain).on('close', onClose).on('error', onError);
     if (out.destroyed) onClose();
   });

@@ -97,7 +97,7 @@ export class FlightRecorder {
           /* best effort: report the first failure */
         }
       }
-      throw err instanceof RelayError ? err : new RelayError('ERELAY_INVALID_ARG', `openFlightRecorder: ${(err as Error)?.message ?? String(err)}`);
+      throw err instanceof RelayError ? err : new RelayError('ERELAY_INVALID_ARG', `openFlightRecorder: ${(err as Error)?.message ?? String(err)}`, { cause: err });
     }
   }
 
