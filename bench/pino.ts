@@ -206,7 +206,7 @@ const fmt = (n: number | null) => (n === null ? '—' : n >= 1e6 ? `${(n / 1e6).
 
 async function parentMain(): Promise<void> {
   const arg = (name: string, dflt: string) => (process.argv.includes(name) ? process.argv[process.argv.indexOf(name) + 1]! : dflt);
-  const lines = Number(arg('--lines', '100000'));
+  const lines = Number(arg('--lines', '50000'));
   const runs = Number(arg('--runs', '3'));
   const json = process.argv.includes('--json');
   const rows: Row[] = [];

@@ -59,6 +59,9 @@ async function main(): Promise<number> {
     if (spawnSync('sh', ['-c', 'command -v nats-server || test -x /usr/sbin/nats-server'], { stdio: 'ignore' }).status === 0) {
       spawnSync(process.execPath, [fileURLToPath(new URL('./ship.js', import.meta.url))], { stdio: 'inherit' });
     } else console.log('ship → JetStream: skipped (no nats-server; apt-get install nats-server)');
+    console.log('');
+    // pino destinations (relayDestination, pino.transport, pino.destination): lines/s and lines lost at exit.
+    spawnSync(process.execPath, [fileURLToPath(new URL('./pino.js', import.meta.url))], { stdio: 'inherit' });
   }
   return report.ok ? 0 : 1;
 }

@@ -81,6 +81,8 @@ export interface RelayDestinationHandle {
   readonly staging: SharedArrayBuffer;
   /** The file descriptor lines are written to (file, stdout, stderr), or -1. */
   readonly fd: number;
+  /** Whether a consumer thread drains the channel (false for dest: null). */
+  readonly consumer: boolean;
 }
 
 export interface PinoDestinationStats {
@@ -132,7 +134,13 @@ export class RelayDestination {
   /** Opener only. */
   private readonly owner: Opener | null;
 
-  constructor(chan: RelayChannel, state: PinoState, fd: number, owner: Opener | null) {
+  constructor(
+    chan: RelayChannel,
+    state: PinoState,
+    fd: number,
+    private readonly consumer: boolean,
+    owner: Opener | null,
+  ) {
     this.chan = chan;
     this.state = state;
     this.tickets = state.words;
@@ -187,7 +195,7 @@ export class RelayDestination {
     if (this.ended) return void queueMicrotask(() => done(null));
     this.writer.flush();
     const target = this.buf.reader.stats().messagesWritten | 0;
-    if (this.fd < 0 && !this.hasTarget()) return void queueMicrotask(() => done(null));
+    if (!this.consumer) return void queueMicrotask(() => done(null));
     this.state.waitDelivered(this.cpu, target, DEFAULTS.exitTimeout).then(
       (ok) => done(ok ? null : new RelayError('ERELAY_CLOSED', 'pino flush: the relay consumer did not deliver the lines in time')),
       (err: Error) => done(err),
@@ -244,16 +252,12 @@ export class RelayDestination {
 
   /** For workers: `pino(relayDestination(handle))`. */
   handle(): RelayDestinationHandle {
-    return { kind: 'relayfs.pino', channel: this.chan.handle(), state: this.state.sab, staging: this.state.stagingSab, fd: this.fd };
+    return { kind: 'relayfs.pino', channel: this.chan.handle(), state: this.state.sab, staging: this.state.stagingSab, fd: this.fd, consumer: this.consumer };
   }
 
   /** The relay files' directory in the host filesystem (for relayfs top / record / cat). */
   get path(): string | null {
     return this.owner?.dentry.path ?? null;
-  }
-
-  private hasTarget(): boolean {
-    return this.owner ? this.owner.worker !== null : true;
   }
 
   /** @internal */
@@ -283,6 +287,8 @@ class Opener {
     private readonly target: PinoTarget | null,
     private readonly exitTimeout: number,
     private readonly sidecar: string | null,
+    /** What the lines went to, for the summary: a file path, stdout, stderr or a target. */
+    private readonly destName: string,
   ) {}
 
   private readonly started = new Date();
@@ -292,7 +298,7 @@ class Opener {
     if (!this.sidecar) return;
     const stats = dest.stats();
     const buffers = stats.buffers.map((b, cpu) =>
-      summarizeBuffer({ name: `cpu${cpu}`, cpu, file: this.fd > 2 ? this.sidecar!.replace(/\.relayfs\.json$/, '') : '', bytes: 0, records: this.state.delivered(cpu) }, b),
+      summarizeBuffer({ name: `cpu${cpu}`, cpu, file: this.destName, bytes: 0, records: this.state.delivered(cpu) }, b),
     );
     const { buffers: _, ...pino } = stats;
     const sidecar: Sidecar & { pino: Omit<PinoDestinationStats, 'buffers'> } = {
@@ -384,7 +390,7 @@ function isHandle(x: unknown): x is RelayDestinationHandle {
 export function relayDestination(options: RelayDestinationOptions | RelayDestinationHandle = {}): RelayDestination {
   if (isHandle(options)) {
     const chan = relayAttachSync(options.channel);
-    return new RelayDestination(chan, new PinoState(options.state, options.staging), options.fd, null);
+    return new RelayDestination(chan, new PinoState(options.state, options.staging), options.fd, options.consumer, null);
   }
   if (typeof options !== 'object' || options === null) {
     throw new RelayError('ERELAY_INVALID_ARG', 'relayDestination takes an options object, or the handle of a destination made in another thread');
@@ -401,8 +407,9 @@ export function relayDestination(options: RelayDestinationOptions | RelayDestina
     // Staging holds at most what every buffer holds at once.
     const state = PinoState.create(threads, Math.max(64 * 1024, Math.min(subbufSize * nSubbufs * threads, 16 * 1024 * 1024)));
     const sidecar = options.sidecar === false ? null : options.sidecar ?? (ownsFd ? `${options.dest as string}.relayfs.json` : null);
-    const opener = new Opener(dentry, fs, state, fd, ownsFd, target, options.exitTimeout ?? DEFAULTS.exitTimeout, sidecar);
-    const dest = new RelayDestination(chan, state, fd, opener);
+    const destName = target ? target.target : ownsFd ? String(options.dest) : fd === 1 ? 'stdout' : fd === 2 ? 'stderr' : '';
+    const opener = new Opener(dentry, fs, state, fd, ownsFd, target, options.exitTimeout ?? DEFAULTS.exitTimeout, sidecar, destName);
+    const dest = new RelayDestination(chan, state, fd, fd >= 0 || target !== null, opener);
     opener.start(dest, options.latency ?? DEFAULTS.latency, options.lateness ?? DEFAULTS.lateness);
     return dest;
   } catch (err) {
