@@ -8,10 +8,12 @@ import assert from 'node:assert/strict';
 import { Worker } from 'node:worker_threads';
 import { once } from 'node:events';
 import { hostfsCallbacks, relayClose, relayFlush, relayOpen, type BufferStats, type RelayCallbacks } from '../../src/index.js';
-import { freshFs } from '../helpers.js';
+import { freshFs, waitUntil } from '../helpers.js';
 
 const fixture = (name: string) => new URL(`../fixtures/${name}.js`, import.meta.url);
-const DURATION = 1500;
+/** Messages each writer gets accepted: many laps of every buffer, however slow the machine. */
+const ACCEPTED = 10_000;
+const FLUSHES = 50;
 
 interface WriterResult {
   writer: number;
@@ -47,15 +49,22 @@ async function run(opts: {
   await once(reader, 'message'); // files open
   const readerDone = once(reader, 'message');
   const readerExited = once(reader, 'exit');
+  // With flushing, the writers go on until the main thread has flushed FLUSHES times while they write.
+  const stop = opts.flushing ? new Int32Array(new SharedArrayBuffer(4)) : undefined;
   const writers = Array.from({ length: opts.writers }, (_, writer) =>
     new Worker(fixture('writer'), {
-      workerData: { handle: chan.handle(), writer, durationMs: DURATION, minLen: 16, maxLen: 300, lean: opts.lean },
+      workerData: { handle: chan.handle(), writer, accepted: ACCEPTED, stop, minLen: 16, maxLen: 300, lean: opts.lean },
     }),
   );
   const exited = Promise.all(writers.map((w) => once(w, 'exit'))); // listen now: a worker can exit right after its message
   const replies = Promise.all(writers.map((w) => once(w, 'message')));
   let flushes = 0;
-  const flusher = opts.flushing ? setInterval(() => (relayFlush(chan), flushes++), 0) : undefined;
+  const flusher = stop
+    ? setInterval(() => {
+        relayFlush(chan);
+        if (++flushes === FLUSHES) Atomics.store(stop, 0, 1);
+      }, 0)
+    : undefined;
   const results = (await replies).map(([r]) => r as WriterResult);
   clearInterval(flusher);
   await exited;
@@ -77,7 +86,7 @@ test('no-overwrite mode: two writer threads, one reader thread; every message de
     assert.equal(r.error, undefined);
     const stats = read.stats[r.cpu]!;
     const delivered = read.delivered[r.writer] ?? 0;
-    assert.ok(delivered > 1000, `writer ${r.writer} delivered ${delivered}`);
+    assert.ok(delivered >= ACCEPTED, `writer ${r.writer} delivered ${delivered}`);
     assert.equal(delivered + r.dropped, r.written, `writer ${r.writer}: delivered + dropped = written`);
     assert.equal(stats.messagesWritten, r.accepted);
     assert.equal(stats.droppedFull, r.dropped, 'every drop is counted in the buffer');
@@ -87,7 +96,7 @@ test('no-overwrite mode: two writer threads, one reader thread; every message de
 
 test('relay_flush from another thread while writers write loses nothing', async () => {
   const { results, read, flushes } = await run({ writers: 2, subbufSize: 4096, nSubbufs: 8, flushing: true });
-  assert.ok(flushes > 10, `flushed ${flushes} times`);
+  assert.ok(flushes >= FLUSHES, `flushed ${flushes} times`);
   assert.deepEqual(read.errors, []);
   for (const r of results) {
     const stats = read.stats[r.cpu]!;
@@ -123,7 +132,7 @@ test('global buffer: writers in two threads share one buffer safely', async () =
   const written = results.reduce((n, r) => n + r.written, 0);
   const dropped = results.reduce((n, r) => n + r.dropped, 0);
   const delivered = Object.values(read.delivered).reduce((n, d) => n + d, 0);
-  for (const r of results) assert.ok((read.delivered[r.writer] ?? 0) > 100, `writer ${r.writer} got through`);
+  for (const r of results) assert.ok((read.delivered[r.writer] ?? 0) >= ACCEPTED, `writer ${r.writer} got through`);
   assert.equal(delivered + dropped, written);
   assert.equal(sum(read.stats, 'droppedFull'), dropped);
 });
@@ -132,7 +141,7 @@ test('a thread started after relay_open gets its own buffer, or ERELAY_NO_BUFFER
   const fs = freshFs();
   const chan = relayOpen('cpu', null, 4096, 4, hostfsCallbacks(fs), undefined, { buffers: 2 });
   const start = (writer: number) =>
-    new Worker(fixture('writer'), { workerData: { handle: chan.handle(), writer, durationMs: 50, minLen: 16, maxLen: 64 } });
+    new Worker(fixture('writer'), { workerData: { handle: chan.handle(), writer, accepted: 100, minLen: 16, maxLen: 64 } });
   const first = await Promise.all([start(0), start(1)].map(async (w) => (await once(w, 'message'))[0] as WriterResult));
   const late = (await once(start(2), 'message'))[0] as WriterResult;
   assert.deepEqual(first.map((r) => r.cpu).sort(), [0, 1]);
@@ -144,8 +153,9 @@ test('a worker that is terminated mid-write leaves its buffer readable and consi
   const fs = freshFs();
   const chan = relayOpen('cpu', null, 512, 64, { ...hostfsCallbacks(fs), subbufStart: () => 1, module: fixture('overwrite-callbacks').href }, undefined, { buffers: 1 });
   const file = fs.openSync('/cpu0');
-  const w = new Worker(fixture('writer'), { workerData: { handle: chan.handle(), writer: 7, durationMs: 60_000, minLen: 16, maxLen: 200 } });
-  while (file.stats().messagesWritten < 10_000) await new Promise((r) => setTimeout(r, 5));
+  // Overwrite mode accepts every write: this writer runs until terminated.
+  const w = new Worker(fixture('writer'), { workerData: { handle: chan.handle(), writer: 7, accepted: Infinity, minLen: 16, maxLen: 200 } });
+  await waitUntil(() => file.stats().messagesWritten >= 10_000, 'the writer wrote 10 000 messages');
   await w.terminate();
   const { parseMessages } = await import('../helpers.js');
   const msgs: { writer: number; seq: number; length: number }[] = [];
