@@ -26,7 +26,7 @@ interface FileStats {
   bytesRead: number;
 }
 
-describe('remote relay files between processes', { timeout: 60_000 }, () => {
+describe('remote relay files between processes', { timeout: 300_000 }, () => {
   test('a consumer process gets every accepted message once, in order; delivered + dropped = written', async (t) => {
     const prod = producer({ writers: 2, subbufSize: 16 * 1024, nSubbufs: 8, burst: 256 });
     const ready = await prod.next('ready');

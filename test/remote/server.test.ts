@@ -51,7 +51,7 @@ after(async () => {
   await server.close({ graceMs: 200 });
 });
 
-describe('remote server', { timeout: 60_000 }, () => {
+describe('remote server', { timeout: 300_000 }, () => {
   test('lists channels and files with their counters', async () => {
     const { chan, path } = channel();
     write(chan, 0, 10);
