@@ -50,7 +50,7 @@ class Producer {
   }
 
   /** The next event line, which must be `event`. */
-  async next(event: string, timeoutMs = 20_000): Promise<Event> {
+  async next(event: string, timeoutMs = 60_000): Promise<Event> {
     const e =
       this.events.shift() ??
       (await new Promise<Event>((resolve, reject) => {
@@ -73,7 +73,7 @@ class Producer {
   }
 }
 
-async function until(what: string, ok: () => boolean, timeoutMs = 20_000): Promise<void> {
+async function until(what: string, ok: () => boolean, timeoutMs = 60_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!ok()) {
     assert.ok(Date.now() < deadline, `timed out waiting until ${what}`);

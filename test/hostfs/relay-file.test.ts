@@ -179,7 +179,7 @@ describe('poll()', () => {
     const early = await file.poll(10);
     assert.equal(early.timedOut, true);
     assert.equal(early.mask, 0);
-    const woken = file.poll(5000);
+    const woken = file.poll(60_000);
     relayWrite(chan, bytes(20, 1)); // no boundary yet
     setTimeout(() => relayWrite(chan, bytes(20, 2)), 20); // crosses one
     const r = await woken;
@@ -194,11 +194,11 @@ describe('poll()', () => {
     const { chan, fs } = openChannel({ subbufSize: 64, nSubbufs: 4 });
     const file = fs.openSync('/cpu0');
     relayWrite(chan, bytes(10));
-    const flushed = file.poll(5000);
+    const flushed = file.poll(60_000);
     setTimeout(() => relayFlush(chan), 10);
     assert.equal((await flushed).readable, true);
     file.read();
-    const closed = file.poll(5000);
+    const closed = file.poll(60_000);
     setTimeout(() => relayClose(chan), 10);
     const r = await closed;
     assert.equal(r.hangup, true);
@@ -216,13 +216,13 @@ describe('poll() options and pollSync()', () => {
     relayWrite(chan, bytes(30, 2)); // one sub-buffer ready
     assert.equal((await file.poll(0)).readable, true);
     assert.equal((await file.poll(20, { minReady: 2 })).timedOut, true);
-    const woken = file.poll(5000, { minReady: 2 });
+    const woken = file.poll(60_000, { minReady: 2 });
     setTimeout(() => relayWrite(chan, bytes(30, 3)), 10); // the second one
     assert.equal((await woken).readable, true);
     await assert.rejects(file.poll(1, { minReady: 0 }), code('ERELAY_INVALID_ARG'));
     file.read();
     relayWrite(chan, bytes(10, 4));
-    const flushed = file.poll(5000, { minReady: 3 });
+    const flushed = file.poll(60_000, { minReady: 3 });
     setTimeout(() => relayFlush(chan), 10);
     assert.equal((await flushed).timedOut, false, 'flush wakes whatever minReady says');
     file.close();
