@@ -21,7 +21,7 @@ function runBench(args: string[]): Promise<{ code: number; stdout: string; stder
   });
 }
 
-test('bench --smoke: every case verifies at every size', { timeout: 120_000 }, async () => {
+test('bench --smoke: every case verifies at every size', { timeout: 600_000 }, async () => {
   const dir = await mkdtemp(join(tmpdir(), 'relayfs-bench-'));
   try {
     const out = join(dir, 'smoke.json');
