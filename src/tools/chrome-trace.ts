@@ -259,12 +259,12 @@ async function exportFile(
       progress(size - (await file.available()));
     }
   }
-  // Spans still open: their end is not in the recording; they last to the writer's last record.
+  // Spans still open: their end is not in the recording; they last to the writer's last record (1 ns past it, so it falls inside).
   for (const track of tracks.values()) {
     while (track.open.length > 0) {
       const span = track.open.pop()!;
       sum.unfinishedSpans++;
-      if (w.add(completeEvent(span, track.lastTs, '', pid, track.tid, { unfinished: true }))) await w.flush();
+      if (w.add(completeEvent(span, track.lastTs + 1, '', pid, track.tid, { unfinished: true }))) await w.flush();
     }
   }
   sum.files.push({ path: file.entry.path, records: reader.records, truncated: reader.tail });

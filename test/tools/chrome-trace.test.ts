@@ -201,3 +201,53 @@ test('recordings from two hosts: each a process, their clocks put on one scale a
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+/** A span or counter payload (docs/klog-format.md). */
+function spanPayload(id: number, name: string, json = ''): Buffer {
+  const n = Buffer.from(name);
+  const p = Buffer.alloc(10 + n.length + json.length);
+  p.writeUInt32LE(id, 0);
+  p.writeUInt16LE(n.length, 8);
+  n.copy(p, 10);
+  p.write(json, 10 + n.length);
+  return p;
+}
+
+test('a dump that starts mid-way, a lost end, crossing and unfinished spans: markers, async tracks, and a thread track that still nests', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'relayfs-chrome-edges-'));
+  try {
+    const r = (seq: number, us: number, type: 'text' | 'span-begin' | 'span-end', body: Buffer | string) =>
+      encodeRecord({ type, timestamp: us * 1000, seq, thread: 7, buffer: 0 }, body);
+    writeFileSync(
+      join(dir, 'cpu0'),
+      Buffer.concat([
+        r(3, 5, 'span-end', spanPayload(99, 'older')), // its begin was overwritten: the dump starts at #3
+        r(4, 10, 'span-begin', spanPayload(1, 'A')),
+        r(5, 20, 'span-begin', spanPayload(2, 'B')),
+        r(6, 30, 'span-end', spanPayload(1, 'A')), // ends while B is open: crossing
+        r(7, 35, 'span-begin', spanPayload(3, 'C')),
+        r(8, 40, 'span-end', spanPayload(3, 'C')),
+        r(10, 50, 'span-end', spanPayload(2, 'B')), // #9 lost
+        r(11, 60, 'span-begin', spanPayload(4, 'D', '{"x":1}')), // never ends
+        r(12, 70, 'text', 'last'),
+      ]),
+    );
+    const trace = JSON.parse(await exportToString([dir])) as ChromeTrace;
+    const engine = await parseWithTraceEngine(trace.traceEvents);
+    const thread = threadsByName(engine).get('cpu0 · thread 7')!;
+    const nodes = [...walk(thread.tree!.roots)];
+    const node = (name: string) => nodes.find((n) => n.entry.name === name)!;
+    assert.deepEqual(ancestry(node('C')), ['C', 'B']);
+    assert.deepEqual([node('B').entry.ts, node('B').entry.dur], [20, 30]);
+    assert.deepEqual(ancestry(node('last')), ['last', 'D']);
+    assert.deepEqual([node('D').entry.dur, node('D').entry.args?.unfinished, node('D').entry.args?.x], [10.001, true, 1]);
+    assert.equal(nodes.some((n) => n.entry.name === 'A'), false, 'A is not on the thread track');
+    const a = engine.traceEvents.filter((e) => e.name === 'A');
+    assert.deepEqual(a.map((e) => [e.ph, e.ts]), [['b', 10], ['e', 30]]);
+    const markers = engine.traceEvents.filter((e) => e.cat === 'loss').map((e) => e.name);
+    assert.deepEqual(markers, ['3 earlier records not here', 'lost 1 record']);
+    assert.ok(engine.traceEvents.some((e) => e.name === 'end of older (its begin is not in the recording)'));
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
