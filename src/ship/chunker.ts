@@ -4,7 +4,7 @@
  * record (HTTP chunks mean nothing), so a partial record waits for its end.
  * Data that is not klog records is cut anywhere.
  */
-import { KLOG_HEADER_SIZE, KLOG_MAGIC, KLOG_VERSION } from '../klog/format.js';
+import { KLOG_HEADER_SIZE, KLOG_MAGIC, KLOG_MIN_VERSION, KLOG_VERSION } from '../klog/format.js';
 import { checkHeader } from '../klog/decoder.js';
 import { KlogFormatError } from '../klog/format.js';
 
@@ -52,7 +52,7 @@ export class Chunker {
     }
     if (this.klog === 'auto' && this.pending.length >= 3) {
       const p = this.pending;
-      this.klog = (p[0]! | (p[1]! << 8)) === KLOG_MAGIC && p[2] === KLOG_VERSION;
+      this.klog = (p[0]! | (p[1]! << 8)) === KLOG_MAGIC && p[2]! >= KLOG_MIN_VERSION && p[2]! <= KLOG_VERSION;
     }
   }
 
