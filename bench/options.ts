@@ -24,9 +24,10 @@ export interface Settings {
   list: boolean;
 }
 
-// Full run budget (5 min with the build): 96 case-and-size cells (23 cases; the klog ones at
-// 1 to 4 sizes) × 5 runs × (200 ms + thread start-up, 0.1 s idle to 0.3 s on a loaded 2-core
-// machine; + 300 ms warm-up for klog-text/raw+read) ≈ 3–3.5 min, then alloc.ts (seconds).
+// Full run budget: 136 case-and-size cells (31 cases; the klog ones at 1 to 4 sizes) × 5 runs ×
+// (200 ms + thread start-up, 0.1 s idle to 0.3 s on a loaded 2-core machine; + 300 ms warm-up
+// for klog-text/raw+read, 100 ms for the first-lap cases) ≈ 5–8 min, then alloc.ts,
+// write-path.ts and first-lap.ts (seconds each).
 const MODES: Record<Mode, { runs: number; durationMs: number; maxMessages: number }> = {
   full: { runs: 5, durationMs: 200, maxMessages: Infinity },
   quick: { runs: 3, durationMs: 100, maxMessages: Infinity },

@@ -54,6 +54,8 @@ async function main(): Promise<number> {
     spawnSync(process.execPath, ['--expose-gc', fileURLToPath(new URL('./alloc.js', import.meta.url))], { stdio: 'inherit' });
     console.log('');
     spawnSync(process.execPath, [fileURLToPath(new URL('./write-path.js', import.meta.url))], { stdio: 'inherit' });
+    console.log('');
+    spawnSync(process.execPath, [fileURLToPath(new URL('./first-lap.js', import.meta.url))], { stdio: 'inherit' });
     // relay channel → NATS JetStream, when a nats-server is installed (bench/ship.ts).
     console.log('');
     if (spawnSync('sh', ['-c', 'command -v nats-server || test -x /usr/sbin/nats-server'], { stdio: 'ignore' }).status === 0) {

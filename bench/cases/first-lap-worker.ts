@@ -4,7 +4,7 @@ import { newMessage, stamp, stampOk } from '../message.js';
 import { clockNs, readyThenGo, report, threadData, timeUp } from '../worker-side.js';
 import { RING_BYTES } from '../types.js';
 
-export type LapKind = 'copy-warm' | 'copy-first' | 'relayfs-warm' | 'relayfs-first';
+export type LapKind = 'copy-warm' | 'copy-first' | 'relayfs-warm' | 'relayfs-first' | 'relayfs-pretouch';
 
 const { size, durationMs, maxMessages, kind } = threadData<{ kind: LapKind }>();
 const SUBBUF = 256 * 1024;
@@ -44,7 +44,17 @@ function relayLap(chan: RelayChannel, end: number): void {
   if (stats.droppedFull > 1 && ok) (ok = false), (note = `${stats.droppedFull} drops in one lap`);
 }
 
-const open = (): RelayChannel => relayOpen(null, null, SUBBUF, RING_BYTES / SUBBUF, callbacks, undefined, { buffers: 1 });
+const pretouch = kind === 'relayfs-pretouch';
+/** relayOpen's own cost, pretouch included: reported in the note. */
+let openNs = 0;
+let opens = 0;
+const open = (): RelayChannel => {
+  const t0 = clockNs();
+  const chan = relayOpen(null, null, SUBBUF, RING_BYTES / SUBBUF, callbacks, undefined, { buffers: 1, pretouch });
+  openNs += clockNs() - t0;
+  opens++;
+  return chan;
+};
 
 const ctrl = new Int32Array(new SharedArrayBuffer(64));
 
@@ -60,7 +70,7 @@ function laps(end: number): void {
   let chan = open();
   while (!timeUp(seq, end, maxMessages)) {
     relayLap(chan, end);
-    if (kind === 'relayfs-first') {
+    if (kind !== 'relayfs-warm') {
       relayClose(chan);
       chan = open();
     } else {
@@ -75,8 +85,11 @@ function laps(end: number): void {
 laps(performance.now() + Math.min(100, durationMs));
 seq = 0;
 timedNs = 0;
+openNs = 0;
+opens = 0;
 await readyThenGo();
 laps(performance.now() + durationMs);
 // Only the writes count: the run is reported as if they had been back to back.
 const t1 = clockNs();
+if (ok && opens > 0) note = `relayOpen: ${(openNs / opens / 1e6).toFixed(2)} ms each (${opens})`;
 report({ sent: seq, t0: t1 - timedNs, t1, ok, note });

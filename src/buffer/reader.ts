@@ -62,6 +62,7 @@ import {
   slotPadding,
   slotReserve,
 } from './layout.js';
+import { spinPause } from './writer.js';
 
 /** Per-buffer counters, all exact once the buffer is quiet. */
 export interface BufferStats {
@@ -266,7 +267,10 @@ export class BufferReader {
     if (spinMicros > 0) {
       const until = performance.now() + Math.min(spinMicros / 1000, timeoutMs);
       do {
-        for (let i = 0; i < 64; i++) if (this.wakeDue(minReady, forcedSeen)) return true;
+        for (let i = 0; i < 64; i++) {
+          if (this.wakeDue(minReady, forcedSeen)) return true;
+          spinPause(); // Atomics.pause where the runtime has it: spares the writer's core some of the spin
+        }
       } while (performance.now() < until);
     }
     this.register(minReady);
