@@ -9,22 +9,27 @@
 // HEAD and TAIL count bytes modulo 2^32; `head - tail` is the space in use.
 //
 // Hand-over, in both directions a store-then-load pair (sequentially consistent Atomics),
-// batched so that a busy pair of threads rarely sleeps and a sleeping one is woken with a
-// quarter of the ring to work on (one futex wake-up per MiB, not per record):
-//  - the producer stores HEAD after every record. The consumer, when it finds nothing new,
-//    spins briefly, publishes its tail, sets C_SLEEP and sleeps on HEAD. The producer looks
-//    at C_SLEEP only when HEAD crosses a 256 KiB boundary, and wakes the consumer once a
-//    quarter of the ring is pending (or when the ring is full, or at end()).
+// batched so that neither side chases the other's counter (each load of a word the other
+// thread just stored is a cache miss for both) and a sleeping side is woken with a quarter
+// of the ring to work on, not one record:
+//  - the producer stores HEAD after every record. The consumer reloads HEAD only when it has
+//    consumed all it saw; if less than 64 KiB is then pending it publishes its tail, sets
+//    C_SLEEP and sleeps on the WAKE word. The producer looks at C_SLEEP only when HEAD
+//    crosses a 256 KiB boundary, and wakes the consumer (bumps WAKE, notifies) once a
+//    quarter of the ring is pending, or at once when the ring is full or at end() (which also
+//    sets ENDED, so a consumer about to sleep sees that nothing more will come).
 //  - the consumer stores TAIL every 64 KiB it releases and before it sleeps. A lossless
 //    producer that finds the ring full spins, then asks (P_WANT) to be woken once a quarter
 //    of the ring is free, sets P_SLEEP and sleeps on TAIL; the consumer wakes it when its
-//    tail passes P_WANT, or before it sleeps itself.
+//    tail passes P_WANT, or when the ring is empty.
 // Both waits are untimed (see docs/performance.md, "The yardstick", for the lost wake-up
 // that an earlier version capped with a 1 ms timeout).
 
 const HEAD = 0; // written by the producer
 const TAIL = 16; // written by the consumer; 64 bytes apart so the two sides do not share a cache line
-const C_SLEEP = 32; // 1 while the consumer sleeps (or is about to) on HEAD
+const C_SLEEP = 32; // 1 while the consumer sleeps (or is about to) on WAKE
+const WAKE = 33; // bumped by the producer when it wakes the consumer
+const ENDED = 34; // 1 once end() published the END marker: the consumer must not sleep on it
 const P_SLEEP = 48; // 1 while the producer sleeps (or is about to) on TAIL
 const P_WANT = 49; // the TAIL value the sleeping producer wants to be woken at
 const CONTROL_BYTES = 256;
@@ -32,7 +37,8 @@ const WRAP = -1; // length value: skip to the start of the data
 const END = -2; // length value: the producer has finished
 const WAKE_SHIFT = 18; // the producer checks for a sleeping consumer every 2^18 B = 256 KiB
 const RELEASE_BYTES = 64 * 1024; // the consumer publishes TAIL every 64 KiB
-const SPINS = 256; // polls before sleeping: a futex wake-up costs microseconds
+const BATCH_BYTES = 64 * 1024; // the consumer goes on without sleeping while this much is pending
+const SPINS = 256; // polls before the producer sleeps: a futex wake-up costs microseconds
 const SMALL_COPY = 48; // a byte loop beats TypedArray.set's fixed cost below this
 
 const pause: () => void =
@@ -90,6 +96,7 @@ export class ReferenceRing {
     while (!this.hasRoom(4)) this.waitForRoom(4);
     this.words[this.place(4) >> 2] = END;
     Atomics.store(this.ctrl, HEAD, this.head);
+    Atomics.store(this.ctrl, ENDED, 1);
     this.wakeConsumerNow();
   }
 
@@ -169,7 +176,8 @@ export class ReferenceRing {
   private wakeConsumerNow(): void {
     // Clearing the flag makes it one wake-up per sleep, not one per boundary until it wakes.
     if (Atomics.load(this.ctrl, C_SLEEP) !== 0 && Atomics.exchange(this.ctrl, C_SLEEP, 0) !== 0) {
-      Atomics.notify(this.ctrl, HEAD);
+      Atomics.add(this.ctrl, WAKE, 1);
+      Atomics.notify(this.ctrl, WAKE);
     }
   }
 
@@ -204,19 +212,24 @@ export class ReferenceRing {
     if (due && Atomics.exchange(this.ctrl, P_SLEEP, 0) !== 0) Atomics.notify(this.ctrl, TAIL);
   }
 
+  // All seen records are consumed: go on if a batch is pending, else sleep until woken.
   private waitForData(): void {
-    for (let spins = 0; spins < SPINS; spins++) {
-      if ((this.headSeen = Atomics.load(this.ctrl, HEAD)) !== this.tail) return;
-      pause();
-    }
-    // About to sleep: give the producer everything released so far.
-    if (this.tail !== this.tailPublished) this.publishTail();
+    const c = this.ctrl;
+    this.headSeen = Atomics.load(c, HEAD);
+    if (((this.headSeen - this.tail) | 0) >= BATCH_BYTES) return;
+    if (this.tail !== this.tailPublished) this.publishTail(); // the producer may be waiting for room
     for (;;) {
-      Atomics.store(this.ctrl, C_SLEEP, 1);
-      if ((this.headSeen = Atomics.load(this.ctrl, HEAD)) !== this.tail) break;
-      Atomics.wait(this.ctrl, HEAD, this.tail);
-      if ((this.headSeen = Atomics.load(this.ctrl, HEAD)) !== this.tail) break;
+      const wake = Atomics.load(c, WAKE);
+      Atomics.store(c, C_SLEEP, 1);
+      // Checked after C_SLEEP is set: a boundary crossed before the producer could see the
+      // flag is seen here. Enough pending: no sleep.
+      this.headSeen = Atomics.load(c, HEAD);
+      if (((this.headSeen - this.tail) | 0) >= this.capacity / 4 || Atomics.load(c, ENDED) !== 0) break;
+      Atomics.wait(c, WAKE, wake);
+      // Woken (full ring, end() or a quarter pending), or WAKE moved before we slept: take what is there.
+      this.headSeen = Atomics.load(c, HEAD);
+      if (this.headSeen !== this.tail) break;
     }
-    Atomics.store(this.ctrl, C_SLEEP, 0);
+    Atomics.store(c, C_SLEEP, 0);
   }
 }
