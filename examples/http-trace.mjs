@@ -3,15 +3,25 @@
 // disk and prints the merged trace. Binds 127.0.0.1 on a free port, sends
 // its own requests, and exits by itself.
 //
-//   npm run build && node examples/http-trace.mjs [requests]
+//   node examples/http-trace.mjs [requests]      (in a clone: npm run build first)
 import { createServer, get } from 'node:http';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Worker, isMainThread, parentPort, workerData } from 'node:worker_threads';
-import { hostfs, hostfsCallbacks, relayClose, relayOpen } from '../dist/src/index.js';
-import { klog, klogAttach, registerKlogHandler, unregisterKlogHandler } from '../dist/src/klog/index.js';
-import { HostfsSource, merge, record } from '../dist/src/tools/index.js';
+import {
+  HostfsSource,
+  hostfs,
+  hostfsCallbacks,
+  klog,
+  klogAttach,
+  merge,
+  record,
+  registerKlogHandler,
+  relayClose,
+  relayOpen,
+  unregisterKlogHandler,
+} from 'relayfs';
 
 const WORKERS = 2;
 

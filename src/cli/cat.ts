@@ -2,7 +2,7 @@
 import { statSync } from 'node:fs';
 import { once } from 'node:events';
 import type { Command } from 'commander';
-import { KlogReader, LineBatcher, SequenceTracker, lineWriter, yieldToEventLoop, type SourceFile } from '../tools/index.js';
+import { KlogReader, LineBatcher, StreamSource, SequenceTracker, lineWriter, yieldToEventLoop, type SourceFile } from '../tools/index.js';
 import { action } from './action.js';
 import { usageError } from './errors.js';
 import { stopOnSignals } from './signals.js';
@@ -22,7 +22,7 @@ export function registerCat(program: Command): void {
   program
     .command('cat')
     .description('print a relay file or a recorded file, decoding klog records (or --raw bytes)')
-    .argument('[file]', 'a recorded or dumped file, hostfs:/path/file0 of a --run producer, or unix:SOCKET:/path/file0 (another process); with --socket / --pid: the relay path, like /trace/cpu0')
+    .argument('[file]', 'a recorded or dumped file (- reads standard input), hostfs:/path/file0 of a --run producer, or unix:SOCKET:/path/file0 (another process); with --socket / --pid: the relay path, like /trace/cpu0')
     .option('--raw', 'write the bytes as they are, no decoding')
     .option('--json', 'JSON lines instead of text')
     .option('-f, --follow', 'live relay file: keep reading until the producer closes the channel')
@@ -57,7 +57,7 @@ async function runCat(spec: string | undefined, flags: CatFlags): Promise<number
   const unlisten = stopOnSignals(controller);
   let file: SourceFile | null = null;
   try {
-    const { source } = await openSourceArg(spec, flags, controller.signal);
+    const { source } = spec === '-' && !remote ? { source: new StreamSource(process.stdin) } : await openSourceArg(spec, flags, controller.signal);
     const entries = await source.list();
     if (entries.length !== 1) {
       const hint = remote ? 'name one of them, or record them all' : 'use merge for several';

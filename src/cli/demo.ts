@@ -2,7 +2,7 @@
  * `relayfs demo`: worker threads trace with klog at full speed into one
  * channel, the main thread records it to disk with a live view, and at the
  * end every buffer is checked: klog calls made = records recorded + records
- * dropped (by the channel's own counters), with each record's sequence
+ * lost (by the channel's own counters), with each record's sequence
  * number read back from disk to show which ones were lost. It ends by
  * writing the Chrome trace of the recording (spans, counters, losses, fill).
  */
@@ -43,8 +43,8 @@ export interface BufferCheck {
   /** klog calls that made a record (the worker's own count). */
   calls: number;
   recorded: number;
-  /** Dropped, by the channel's counters (full + too big + re-entrant). */
-  dropped: number;
+  /** Lost, by the channel's counters (dropped: full + too big + re-entrant; nothing is overwritten here). */
+  lost: number;
   /** Records missing from the file, by sequence number. */
   missing: number;
   bytes: number;
@@ -180,9 +180,9 @@ function workerResult(w: Worker, id: number, ready: () => void): Promise<DemoWor
 }
 
 /**
- * Per buffer: calls = recorded + dropped, and the file's sequence numbers
+ * Per buffer: calls = recorded + lost, and the file's sequence numbers
  * are increasing, from the right thread, below `calls`, and as many as
- * recorded: so the missing ones are exactly the dropped ones.
+ * recorded: so the missing ones are exactly the lost ones.
  */
 async function verify(sidecar: Sidecar, done: DemoWorkerResult[], outDir: string): Promise<BufferCheck[]> {
   const checks: BufferCheck[] = [];
@@ -191,8 +191,8 @@ async function verify(sidecar: Sidecar, done: DemoWorkerResult[], outDir: string
   for (const b of sidecar.buffers) {
     const worker = done.find((d) => d.cpu === b.cpu);
     const calls = worker?.stats.records ?? 0;
-    const dropped = b.drops ? b.drops.full + b.drops.tooBig + b.drops.reentrant : 0;
-    const check: BufferCheck = { buffer: b.name, thread: worker?.threadId ?? -1, calls, recorded: b.records ?? 0, dropped, missing: 0, bytes: b.bytes, ok: true };
+    const lost = b.drops ? b.drops.full + b.drops.tooBig + b.drops.reentrant : 0;
+    const check: BufferCheck = { buffer: b.name, thread: worker?.threadId ?? -1, calls, recorded: b.records ?? 0, lost, missing: 0, bytes: b.bytes, ok: true };
     const problem = (msg: string) => {
       check.ok = false;
       check.problem ??= msg;
@@ -200,9 +200,9 @@ async function verify(sidecar: Sidecar, done: DemoWorkerResult[], outDir: string
     const entry = entries.find((e) => e.name === b.name);
     if (entry) await checkSequence(await source.open(entry), check, worker?.threadId ?? -1, problem);
     if (b.records === null) problem('the file does not hold klog records');
-    if (calls !== check.recorded + dropped) problem(`klog calls ${calls} ≠ recorded ${check.recorded} + dropped ${dropped}`);
-    if (worker && worker.stats.dropped !== dropped) problem(`klog saw ${worker.stats.dropped} drops, the channel counted ${dropped}`);
-    if (check.missing !== dropped) problem(`${check.missing} sequence numbers missing, ${dropped} drops counted`);
+    if (calls !== check.recorded + lost) problem(`klog calls ${calls} ≠ recorded ${check.recorded} + lost ${lost}`);
+    if (worker && worker.stats.dropped !== lost) problem(`klog saw ${worker.stats.dropped} lost, the channel counted ${lost}`);
+    if (check.missing !== lost) problem(`${check.missing} sequence numbers missing, ${lost} lost counted`);
     if (b.unread) problem(`${b.unread} records were not read`);
     checks.push(check);
   }
@@ -230,9 +230,9 @@ async function checkSequence(file: Awaited<ReturnType<DiskSource['open']>>, chec
 }
 
 function report(flags: DemoFlags, elapsedMs: number, outDir: string, keep: boolean, checks: BufferCheck[], s: Sidecar): string {
-  const rows = checks.map((c) => [c.buffer, `t${c.thread}`, count(c.calls), count(c.recorded), count(c.dropped), count(c.missing), bytes(c.bytes), c.ok ? 'ok' : `FAILED: ${c.problem}`]);
+  const rows = checks.map((c) => [c.buffer, `t${c.thread}`, count(c.calls), count(c.recorded), count(c.lost), count(c.missing), bytes(c.bytes), c.ok ? 'ok' : `FAILED: ${c.problem}`]);
   const sum = (f: (c: BufferCheck) => number) => checks.reduce((n, c) => n + f(c), 0);
-  rows.push(['total', '', count(sum((c) => c.calls)), count(sum((c) => c.recorded)), count(sum((c) => c.dropped)), count(sum((c) => c.missing)), bytes(sum((c) => c.bytes)), '']);
+  rows.push(['total', '', count(sum((c) => c.calls)), count(sum((c) => c.recorded)), count(sum((c) => c.lost)), count(sum((c) => c.missing)), bytes(sum((c) => c.bytes)), '']);
   const ok = checks.every((c) => c.ok);
   const secs = elapsedMs / 1000;
   const padding = s.buffers.reduce((n, b: BufferSummary) => n + (b.paddingRemoved ?? 0), 0);
@@ -240,10 +240,10 @@ function report(flags: DemoFlags, elapsedMs: number, outDir: string, keep: boole
     `relayfs demo: ${flags.workers} worker threads traced with klog for ${secs.toFixed(1)} s; recorded with a ${flags.latency} ms latency bound`,
     `channel: ${flags.workers} buffers × ${flags.subbufs} sub-buffers × ${bytes(flags.subbufSize)}; ${bytes(padding)} of sub-buffer padding removed`,
     '',
-    table(['buffer', 'thread', 'klog calls', 'recorded', 'dropped', 'seq gaps', 'bytes', 'check'], rows, new Set([2, 3, 4, 5, 6])),
+    table(['buffer', 'thread', 'klog calls', 'recorded', 'lost', 'lost (by seq #)', 'bytes', 'check'], rows, new Set([2, 3, 4, 5, 6])),
     '',
     ok
-      ? 'verified: for every buffer, klog calls = recorded + dropped, and the missing sequence numbers are exactly the dropped records'
+      ? 'verified: for every buffer, klog calls = recorded + lost, and the missing sequence numbers are exactly the lost records'
       : 'NOT verified: see the check column',
     keep ? `files: ${outDir}` : `files removed (keep them with --out DIR or --keep)`,
   ].join('\n') + '\n';

@@ -40,8 +40,17 @@ export function exitCodeOf(err: unknown): number {
   return err instanceof CliError ? err.exitCode : 1;
 }
 
-/** Prints the error line for `command` and sets the exit status. */
+/** The reader of our output went away (`relayfs merge DIR | head`): not a failure. */
+export function isBrokenPipe(err: unknown): boolean {
+  return (err as NodeJS.ErrnoException | null)?.code === 'EPIPE';
+}
+
+/** Prints the error line for `command` and sets the exit status; a broken pipe ends quietly with 0. */
 export function reportError(command: string, err: unknown): void {
+  if (isBrokenPipe(err)) {
+    process.exitCode = 0;
+    return;
+  }
   process.stderr.write(`relayfs${command ? ` ${command}` : ''}: ${errorLine(err)}\n`);
   if (process.env.RELAYFS_DEBUG) process.stderr.write(`${(err as Error)?.stack ?? ''}\n`);
   process.exitCode = exitCodeOf(err);

@@ -61,7 +61,7 @@ export class LiveView {
 
   render(rows: readonly ViewRow[]): string {
     const withRecorded = rows.some((r) => r.recorded !== undefined);
-    const header = ['buffer', 'fill', '', 'msgs/s', 'write/s', 'drops/s', 'written', 'lost', ...(withRecorded ? ['recorded'] : [])];
+    const header = ['buffer', 'fill', '', 'msgs/s', 'write/s', 'lost/s', 'written', 'lost', ...(withRecorded ? ['recorded'] : [])];
     const body = rows.map((r) => [
       r.name,
       r.fill === null ? '' : bar(r.fill, 16),

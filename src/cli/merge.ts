@@ -3,8 +3,9 @@ import { createWriteStream } from 'node:fs';
 import { finished } from 'node:stream/promises';
 import type { Writable } from 'node:stream';
 import type { Command } from 'commander';
-import { merge, type MergeSummary } from '../tools/index.js';
+import { StreamSource, merge, type MergeSummary } from '../tools/index.js';
 import { action } from './action.js';
+import { usageError } from './errors.js';
 import { compact, count } from './format.js';
 import { createProgress } from './progress.js';
 
@@ -20,7 +21,7 @@ export function registerMerge(program: Command): void {
   program
     .command('merge')
     .description('merge per-buffer files of klog records into one stream ordered by timestamp, reporting losses')
-    .argument('<inputs...>', 'record output or flight-recorder dump directories, or single files')
+    .argument('<inputs...>', 'record output or flight-recorder dump directories, or single files; - reads standard input')
     .option('--json', 'JSON lines (kind: record, loss, missing-start, truncated, summary) instead of text')
     .option('-o, --output <file>', 'write the stream to a file instead of stdout')
     .option('--no-losses', 'leave the loss lines out of the stream (still counted in the summary)')
@@ -37,7 +38,9 @@ the cut record left out; any other damage is an error.`,
     .action(action('merge', runMerge));
 }
 
-async function runMerge(inputs: string[], flags: MergeFlags): Promise<number> {
+async function runMerge(args: string[], flags: MergeFlags): Promise<number> {
+  if (args.filter((a) => a === '-').length > 1) throw usageError('- (standard input) can be given once');
+  const inputs = args.map((a) => (a === '-' ? new StreamSource(process.stdin) : a));
   const out: Writable = flags.output ? createWriteStream(flags.output) : process.stdout;
   // Progress only when it cannot mix with the stream itself on the terminal.
   const progress = createProgress({ json: flags.quiet || (!flags.output && process.stdout.isTTY === true) });

@@ -61,7 +61,10 @@ async function runTop(spec: string | undefined, flags: TopFlags): Promise<number
       if (json) {
         process.stdout.write(JSON.stringify({ elapsedMs: Math.round(performance.now() - started), source: source.description, closed, buffers: rows }) + '\n');
       } else {
-        const frame = `relayfs top ${source.description}  every ${flags.interval} ms${closed ? '  (channel closed)' : ''}  Ctrl-C quits\n${view.render(rows)}`;
+        const title = source.live
+          ? `relayfs top ${source.description}  every ${flags.interval} ms${closed ? '  (channel closed)' : ''}  Ctrl-C quits`
+          : `relayfs top ${source.description}: a recording, so its final counters, shown once (a live view needs a running producer: --pid, --socket, or hostfs:/dir --run)`;
+        const frame = `${title}\n${view.render(rows)}`;
         if (progress.live) progress.update(frame);
         else process.stdout.write(frame + '\n');
       }

@@ -7,6 +7,7 @@ export { openSource, registerSourceScheme, type SourceFactory } from './open-sou
 export { RemoteSource, RemoteFile, socketOfPid, type RemoteSourceOptions } from './remote-source.js';
 export { HostfsSource, HostfsFile } from './hostfs-source.js';
 export { DiskSource } from './disk-source.js';
+export { StreamSource } from './stream-source.js';
 export { KlogReader } from './klog-reader.js';
 export { SequenceTracker, type SequenceEvent, type WriterSummary } from './sequence.js';
 export { lineWriter, type LineFormat, type LineWriter } from './record-lines.js';

@@ -20,7 +20,7 @@ import { SIDECAR_NAME } from './summary.js';
 
 export interface MergeOptions {
   /** Files, or directories of per-buffer files (record output, flight-recorder dumps). */
-  inputs: readonly string[] | readonly RelaySource[];
+  inputs: readonly (string | RelaySource)[];
   format?: LineFormat;
   out: Writable;
   /** Leave out the loss lines (they are still counted in the summary). */

@@ -20,7 +20,7 @@ import { DEFAULT_LATENCY_MS } from '../defaults.js';
 import { KLOG_MAGIC, KLOG_MIN_VERSION, KLOG_VERSION, KlogFormatError, KlogScanner, klogNow } from '../klog/index.js';
 import { FILL_SAMPLES_NAME, FillSampleWriter } from './fill-samples.js';
 import { invalidArg } from '../errors.js';
-import { summarizeBuffer, totalsOf, writeSidecar, type Sidecar } from './summary.js';
+import { summarizeBuffer, totalsOf, unreadWarning, writeSidecar, type Sidecar } from './summary.js';
 import { SourceError, type RelaySource, type SourceEntry, type SourceFile } from './source.js';
 
 export interface RecordOptions {
@@ -140,7 +140,8 @@ export async function record(options: RecordOptions): Promise<Sidecar> {
   sidecar.complete = !failure;
   if (failure) sidecar.error = (failure as Error)?.message ?? String(failure);
   for (const b of sidecar.buffers) {
-    if (b.unread) sidecar.warnings.push(`${b.name}: ${b.unread} messages were written after the last read (the producer was still writing when recording stopped)`);
+    const warning = unreadWarning(b);
+    if (warning) sidecar.warnings.push(warning);
   }
   await writeSidecar(outDir, sidecar);
   if (failure) throw failure;

@@ -96,6 +96,25 @@ export function summarizeBuffer(
   return { ...base, written: stats.messagesWritten, drops, lost, unread, paddingRemoved: stats.paddingBytes, stats };
 }
 
+/**
+ * Why messages the channel accepted are not in the file, from the channel's
+ * byte counters: read out of the buffer but not into this file (another
+ * reader consumed them), or never read at all (written after the last read).
+ */
+export function unreadWarning(b: BufferSummary): string | null {
+  if (!b.unread || !b.stats) return null;
+  const s = b.stats;
+  const elsewhere = Math.max(0, s.bytesRead - b.bytes);
+  const left = Math.max(0, s.bytesWritten - s.bytesRead - s.bytesOverwritten);
+  const causes: string[] = [];
+  if (elsewhere > 0) {
+    causes.push(`${elsewhere} bytes were consumed by another reader (relayfs cat, a second record), or were in flight from another process when recording stopped`);
+  }
+  if (left > 0) causes.push(`${left} bytes were written after the last read (the producer was still writing when recording stopped)`);
+  if (causes.length === 0) causes.push('the counters do not say why');
+  return `${b.name}: ${b.unread} messages are not in the file: ${causes.join('; ')}`;
+}
+
 export function totalsOf(buffers: readonly BufferSummary[]): Totals {
   const sum = (pick: (b: BufferSummary) => number | null): number | null =>
     buffers.some((b) => pick(b) === null) ? null : buffers.reduce((n, b) => n + pick(b)!, 0);

@@ -30,24 +30,26 @@ test('bench passes its arguments to the bench runner (dist/bench/run.js)', async
 test('usage mistakes and bad input are one clear line and a non-zero status', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'relayfs-cli-errors-'));
   try {
-    const cases: [string[], RegExp][] = [
-      [['frobnicate'], /unknown command 'frobnicate'/],
-      [['record', 'hostfs:/x'], /required option '-o, --out <dir>'/],
-      [['record', 'hostfs:/x', '-o', dir], /^relayfs record: hostfs:\/x is a relay file of this process: add --run <module>/],
-      [['record', '--run', join(dir, 'missing.mjs'), 'hostfs:/x', '-o', dir], /^relayfs record: --run .*missing\.mjs: module not found/],
-      [['record', '--latency', 'soon', 'x', '-o', dir], /option '--latency <ms>' argument 'soon' is invalid/],
-      [['merge', join(dir, 'nothing-here')], /^relayfs merge: .*nothing-here: no such file or directory/],
-      [['cat', join(dir, 'nothing-here')], /^relayfs cat: .*nothing-here: no such file or directory/],
-      [['top', 'ftp://example'], /^relayfs top: ftp:\/\/example: unknown source kind "ftp:"/],
-      [['merge', dir], /no per-buffer files in it/],
+    // Usage mistakes: "relayfs <command>: <what>", status 2. Failures: "relayfs <command>: <CODE>: <what>", status 1.
+    const cases: [string[], number, RegExp][] = [
+      [['frobnicate'], 2, /^relayfs: unknown command 'frobnicate'/],
+      [['record', 'hostfs:/x'], 2, /^relayfs record: required option '-o, --out <dir>'/],
+      [['record', 'hostfs:/x', '-o', dir], 2, /^relayfs record: hostfs:\/x is a relay file of this process: add --run <module>/],
+      [['record', '--run', join(dir, 'missing.mjs'), 'hostfs:/x', '-o', dir], 2, /^relayfs record: --run .*missing\.mjs: module not found/],
+      [['record', '--latency', 'soon', 'x', '-o', dir], 2, /^relayfs record: option '--latency <ms>' argument 'soon' is invalid/],
+      [['merge', join(dir, 'nothing-here')], 1, /^relayfs merge: ENOENT: .*nothing-here: no such file or directory/],
+      [['cat', join(dir, 'nothing-here')], 1, /^relayfs cat: ENOENT: .*nothing-here: no such file or directory/],
+      [['top', 'ftp://example'], 2, /^relayfs top: ftp:\/\/example: unknown source kind "ftp:"/],
+      [['merge', dir], 1, /^relayfs merge: ENOENT: .*no per-buffer files in it/],
+      [['merge', '-', '-'], 2, /^relayfs merge: - \(standard input\) can be given once/],
     ];
     const results = await Promise.all(cases.map(([args]) => runCli(args)));
     results.forEach((r, i) => {
-      const [args, pattern] = cases[i]!;
-      assert.notEqual(r.code, 0, args.join(' '));
+      const [args, status, pattern] = cases[i]!;
+      assert.equal(r.code, status, `${args.join(' ')}: ${r.stderr}`);
       assert.match(r.stderr, pattern, args.join(' '));
       assert.ok(hasNoStack(r.stderr), `no stack trace for ${args.join(' ')}: ${r.stderr}`);
-      assert.ok(r.stderr.trim().split('\n').length <= 2, `short error for ${args.join(' ')}: ${r.stderr}`);
+      assert.equal(r.stderr.trim().split('\n').length, 1, `one line for ${args.join(' ')}: ${r.stderr}`);
     });
   } finally {
     rmSync(dir, { recursive: true, force: true });

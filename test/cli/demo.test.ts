@@ -14,7 +14,7 @@ test('demo: workers trace, the channel is recorded and every buffer adds up (JSO
     assert.equal(r.code, 0, r.stderr);
     const result = JSON.parse(r.stdout) as {
       ok: boolean;
-      checks: { ok: boolean; calls: number; recorded: number; dropped: number; missing: number }[];
+      checks: { ok: boolean; calls: number; recorded: number; lost: number; missing: number }[];
       kept: boolean;
       totals: { records: number };
       trace: { file: string; records: number; spans: number };
@@ -23,8 +23,8 @@ test('demo: workers trace, the channel is recorded and every buffer adds up (JSO
     assert.equal(result.checks.length, 2);
     for (const c of result.checks) {
       assert.equal(c.ok, true);
-      assert.equal(c.calls, c.recorded + c.dropped);
-      assert.equal(c.missing, c.dropped);
+      assert.equal(c.calls, c.recorded + c.lost);
+      assert.equal(c.missing, c.lost);
       assert.ok(c.recorded > 0);
     }
     assert.equal(result.kept, false);
@@ -49,7 +49,7 @@ test('demo without a terminal: no live view, a plain verified summary that says 
     assert.equal(r.code, 0, r.stderr);
     assert.equal(r.stderr, '');
     assert.doesNotMatch(r.stdout, /\x1b\[/); // no terminal control sequences
-    assert.match(r.stdout, /^verified: for every buffer, klog calls = recorded \+ dropped/m);
+    assert.match(r.stdout, /^verified: for every buffer, klog calls = recorded \+ lost/m);
     assert.match(r.stdout, /^klog0 /m);
     assert.match(r.stdout, /^klog1 /m);
     assert.match(r.stdout, new RegExp(`^trace: ${join(dir, 'demo.json')} \\(`, 'm'));

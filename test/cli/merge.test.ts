@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { encodeRecord } from '../../src/klog/index.js';
 import { FLIGHT_CHILD } from '../tools/fixtures/flight-child.js';
-import { hasNoStack, runCli } from './run-cli.js';
+import { CLI as CLI_PATH, hasNoStack, runCli } from './run-cli.js';
 
 const rec = (buffer: number, seq: number, ts: number, text: string) => encodeRecord({ type: 'text', buffer, thread: buffer + 1, seq, timestamp: ts }, text);
 
@@ -79,6 +79,34 @@ test('a flight-recorder dump of a crashed process merges', async () => {
     assert.equal(r.code, 0, r.stderr);
     assert.match(r.stdout, /b\d+\/t0 #5000 last words: throw\n/);
     assert.match(r.stdout, /earlier records not here \(#0\.\.#\d+\): overwritten or not recorded/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('- reads standard input in merge and cat; a reader that goes away ends the command quietly with status 0', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'relayfs-cli-stdin-'));
+  try {
+    const many = Buffer.concat(Array.from({ length: 20_000 }, (_, i) => rec(0, i, 1000 + i, `record ${i} ${'x'.repeat(40)}`)));
+    writeFileSync(join(dir, 'cpu0'), many);
+    const sh = (script: string) =>
+      new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
+        execFile('bash', ['-o', 'pipefail', '-c', script], { cwd: dir, env: { ...process.env, CLI: CLI_PATH } }, (err, stdout, stderr) => {
+          resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr });
+        });
+      });
+    const merged = await sh('node "$CLI" merge --quiet - < cpu0 | tail -n 1');
+    assert.equal(merged.code, 0, merged.stderr);
+    assert.match(merged.stdout, /#19999 record 19999 /);
+    const cat = await sh('cat cpu0 | node "$CLI" cat - | tail -n 1');
+    assert.equal(cat.code, 0, cat.stderr);
+    assert.match(cat.stdout, /#19999 record 19999 /);
+    for (const cmd of ['merge cpu0', 'cat cpu0', 'cat --json cpu0']) {
+      const head = await sh(`node "$CLI" ${cmd} | head -n 2`);
+      assert.equal(head.code, 0, `${cmd} | head: ${head.stderr}`);
+      assert.equal(head.stdout.trim().split('\n').length, 2);
+      assert.doesNotMatch(head.stderr, /EPIPE/, `${cmd} | head`);
+    }
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
