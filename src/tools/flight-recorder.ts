@@ -115,11 +115,12 @@ export class FlightRecorder {
     const dir = join(this.dumpDir, `dump-${process.pid}-${++dumpCounter}-${reason}`);
     mkdirSync(dir, { recursive: true });
     const buffers = this.fs.files(this.dentry.path).sort((a, b) => a.cpu - b.cpu);
+    const deadline = performance.now() + SWITCH_WAIT_MS;
     const summaries = buffers.map((entry) => {
       const name = entry.path.slice(entry.path.lastIndexOf('/') + 1);
       const file = this.fs.openSync(entry.path);
       try {
-        const chunks = drain(file, this.chan.subbufSize * this.chan.nSubbufs * 2);
+        const chunks = drain(file, this.chan.subbufSize * this.chan.nSubbufs * 2, deadline);
         const bytes = writeFileDurableSync(join(dir, name), chunks);
         return summarizeBuffer({ name, cpu: entry.cpu, file: name, bytes, records: countRecords(chunks) }, file.stats());
       } finally {
@@ -255,13 +256,26 @@ function checkOptions(options: FlightRecorderOptions): CheckedOptions {
   };
 }
 
-/** Reads until empty, or until `limit` bytes when writers keep adding. */
-function drain(file: { read(): Uint8Array }, limit: number): Uint8Array[] {
+/** How long one dump waits, in all, for writers caught inside a sub-buffer switch. */
+const SWITCH_WAIT_MS = 2000;
+const nap = new Int32Array(new SharedArrayBuffer(4));
+
+/**
+ * Reads until empty, or until `limit` bytes when writers keep adding. A
+ * writer inside a sub-buffer switch (preempted there, on a busy machine)
+ * makes read() return nothing while the buffer holds data: the dump waits
+ * for it, up to the deadline, instead of leaving that buffer out.
+ */
+function drain(file: { read(): Uint8Array; available(): number }, limit: number, deadline: number): Uint8Array[] {
   const chunks: Uint8Array[] = [];
   let total = 0;
   while (total < limit) {
     const chunk = file.read();
-    if (chunk.length === 0) break;
+    if (chunk.length === 0) {
+      if (file.available() === 0 || performance.now() >= deadline) break;
+      Atomics.wait(nap, 0, 0, 1);
+      continue;
+    }
     chunks.push(chunk);
     total += chunk.length;
   }

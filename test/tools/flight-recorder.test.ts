@@ -9,6 +9,9 @@ import { Writable } from 'node:stream';
 import { klog } from '../../src/klog/index.js';
 import { SIDECAR_NAME, merge, openFlightRecorder, type Sidecar } from '../../src/tools/index.js';
 import { FLIGHT_CHILD, MAIN_RECORDS } from './fixtures/flight-child.js';
+import { HELD_SWITCH_WORKER } from './fixtures/held-switch-worker.js';
+import { Worker } from 'node:worker_threads';
+import { once } from 'node:events';
 
 interface Line {
   kind: string;
@@ -117,6 +120,25 @@ test('dumps on demand: each dump holds what came after the previous one', async 
     assert.deepEqual(b.map((l) => l.text), Array.from({ length: 10 }, (_, i) => `late ${i}`));
     assert.match(second.dir, /second$/);
   } finally {
+    recorder.close();
+    rmSync(dumpDir, { recursive: true, force: true });
+  }
+});
+
+test('a dump waits for a writer caught inside a sub-buffer switch instead of leaving its buffer out', async () => {
+  const dumpDir = mkdtempSync(join(tmpdir(), 'relayfs-flight-held-'));
+  const recorder = openFlightRecorder({ dumpDir, name: `flight-held-${process.pid}`, subbufSize: 1024, nSubbufs: 4, buffers: 1, dumpOnExit: false, signals: [], klog: false });
+  const held = new Int32Array(new SharedArrayBuffer(8));
+  const worker = new Worker(HELD_SWITCH_WORKER, { workerData: { handle: recorder.handle(), held } });
+  try {
+    const done = once(worker, 'message');
+    Atomics.wait(held, 0, 0, 60_000); // until the writer is inside its switch: its buffer reads as empty meanwhile
+    assert.equal(Atomics.load(held, 0), 1, 'the writer reached its held switch');
+    const { sidecar } = recorder.dump('held');
+    assert.ok(sidecar.buffers[0]!.bytes > 0, 'the held writer\'s buffer is in the dump');
+    await done;
+  } finally {
+    await worker.terminate();
     recorder.close();
     rmSync(dumpDir, { recursive: true, force: true });
   }
