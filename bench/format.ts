@@ -6,7 +6,11 @@ export function sizeLabel(bytes: number): string {
 
 /** 3 significant digits with k/M/G: 12.3 M. */
 export function rate(x: number): string {
-  for (const [unit, scale] of [['G', 1e9], ['M', 1e6], ['k', 1e3]] as const) {
+  for (const [unit, scale] of [
+    ['G', 1e9],
+    ['M', 1e6],
+    ['k', 1e3],
+  ] as const) {
     if (x >= scale) return `${(x / scale).toPrecision(3)} ${unit}`;
   }
   return x.toPrecision(3);
@@ -24,5 +28,12 @@ export function ratio(x: number | null): string {
 /** Left-aligned columns, two spaces apart. */
 export function table(rows: string[][]): string {
   const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => (r[i] ?? '').length)));
-  return rows.map((r) => r.map((c, i) => c.padEnd(widths[i])).join('  ').trimEnd()).join('\n');
+  return rows
+    .map((r) =>
+      r
+        .map((c, i) => c.padEnd(widths[i]))
+        .join('  ')
+        .trimEnd(),
+    )
+    .join('\n');
 }

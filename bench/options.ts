@@ -103,7 +103,10 @@ export function parseSettings(argv: string[], registry: readonly BenchCase[]): S
 }
 
 function list(s: string): string[] {
-  return s.split(',').map((x) => x.trim()).filter(Boolean);
+  return s
+    .split(',')
+    .map((x) => x.trim())
+    .filter(Boolean);
 }
 
 function pickCases(names: string, registry: readonly BenchCase[]): BenchCase[] {

@@ -156,7 +156,10 @@ async function allocChild(): Promise<void> {
   const t1 = performance.now();
   await new Promise((r) => setTimeout(r, 50));
   const s = dest.stats();
-  process.stdout.write(JSON.stringify({ calls, bytes: line.length, gcs: gcs.filter((t) => t >= t0 && t <= t1).length, heapGrowth: after - before, ns: ((t1 - t0) * 1e6) / calls, dropped: s.lost }) + '\n');
+  process.stdout.write(
+    JSON.stringify({ calls, bytes: line.length, gcs: gcs.filter((t) => t >= t0 && t <= t1).length, heapGrowth: after - before, ns: ((t1 - t0) * 1e6) / calls, dropped: s.lost }) +
+      '\n',
+  );
   process.exit(0);
 }
 
@@ -230,14 +233,20 @@ async function parentMain(): Promise<void> {
   console.log(`pino destinations: ${lines} lines per thread, median of ${runs} runs (exit: 1 run); calls/s per logging thread`);
   console.log('  destination                               threads  calls/s   on disk/s  lost (counted)');
   for (const r of rows.filter((x) => x.mode === 'throughput')) {
-    console.log(`  ${LABEL[r.kind].padEnd(41)} ${String(r.threads).padStart(7)}  ${fmt(r.callsPerSec).padStart(7)}  ${fmt(r.onDiskPerSec).padStart(9)}  ${r.lost}${r.dropped === null ? '' : ` (${r.dropped})`}`);
+    console.log(
+      `  ${LABEL[r.kind].padEnd(41)} ${String(r.threads).padStart(7)}  ${fmt(r.callsPerSec).padStart(7)}  ${fmt(r.onDiskPerSec).padStart(9)}  ${r.lost}${r.dropped === null ? '' : ` (${r.dropped})`}`,
+    );
   }
   console.log('  at process.exit right after the last log call (workers still running):');
   for (const r of rows.filter((x) => x.mode === 'exit')) {
-    console.log(`  ${LABEL[r.kind].padEnd(41)} ${String(r.threads).padStart(7)}  ${r.onDisk} of ${r.lines} on disk, ${r.lost} lost${r.dropped === null ? ' (uncounted)' : ` (${r.dropped} counted as dropped)`}`);
+    console.log(
+      `  ${LABEL[r.kind].padEnd(41)} ${String(r.threads).padStart(7)}  ${r.onDisk} of ${r.lines} on disk, ${r.lost} lost${r.dropped === null ? ' (uncounted)' : ` (${r.dropped} counted as dropped)`}`,
+    );
   }
   if (alloc) {
-    console.log(`  relayDestination write() alone, ${alloc.calls} calls of a ${alloc.bytes}-byte line: ${alloc.ns.toFixed(0)} ns each, ${alloc.gcs} GCs during the loop, heap growth ${alloc.heapGrowth} B (${alloc.dropped} dropped)`);
+    console.log(
+      `  relayDestination write() alone, ${alloc.calls} calls of a ${alloc.bytes}-byte line: ${alloc.ns.toFixed(0)} ns each, ${alloc.gcs} GCs during the loop, heap growth ${alloc.heapGrowth} B (${alloc.dropped} dropped)`,
+    );
   } else console.log(`  allocation check failed: ${a.stderr}`);
   console.log(`wrote ${out}`);
 }

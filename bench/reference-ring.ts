@@ -41,8 +41,7 @@ const BATCH_BYTES = 64 * 1024; // the consumer goes on without sleeping while th
 const SPINS = 256; // polls before the producer sleeps: a futex wake-up costs microseconds
 const SMALL_COPY = 48; // a byte loop beats TypedArray.set's fixed cost below this
 
-const pause: () => void =
-  typeof (Atomics as { pause?: () => void }).pause === 'function' ? (Atomics as unknown as { pause: () => void }).pause : () => {};
+const pause: () => void = typeof (Atomics as { pause?: () => void }).pause === 'function' ? (Atomics as unknown as { pause: () => void }).pause : () => {};
 
 export class ReferenceRing {
   static allocate(capacity: number): SharedArrayBuffer {
@@ -151,7 +150,7 @@ export class ReferenceRing {
       this.bytes.set(src, at);
     }
     Atomics.store(this.ctrl, HEAD, this.head);
-    if ((prev >>> WAKE_SHIFT) !== (this.head >>> WAKE_SHIFT)) this.wakeConsumer();
+    if (prev >>> WAKE_SHIFT !== this.head >>> WAKE_SHIFT) this.wakeConsumer();
   }
 
   // Advances head over the record (and a WRAP marker if needed); returns where the record starts.

@@ -50,14 +50,18 @@ function renderRatios(r: BenchReport): string {
 // Cases measured against another one: klog with no handler ÷ an empty call with the same arguments,
 // relayfs ÷ the lossless reference ring, a first lap ÷ a warm one.
 function renderVersus(r: BenchReport): string {
-  const head = 'Versus: case ÷ the case it is measured against, median messages (calls)/s; > 1 means the case is faster (klog with no handler ÷ an empty call: ≥ 0.5× = at most twice its cost)';
-  const rows = [['case', '÷ case', 'size', 'ratio', 'target'], ...r.versus.map((v) => [
-    v.caseName,
-    v.versus,
-    sizeLabel(v.size),
-    ratio(v.ratio),
-    v.atLeast === null ? '—' : `≥ ${ratio(v.atLeast)} ${v.ratio === null ? '' : v.ratio >= v.atLeast ? 'met' : 'MISSED'}`,
-  ])];
+  const head =
+    'Versus: case ÷ the case it is measured against, median messages (calls)/s; > 1 means the case is faster (klog with no handler ÷ an empty call: ≥ 0.5× = at most twice its cost)';
+  const rows = [
+    ['case', '÷ case', 'size', 'ratio', 'target'],
+    ...r.versus.map((v) => [
+      v.caseName,
+      v.versus,
+      sizeLabel(v.size),
+      ratio(v.ratio),
+      v.atLeast === null ? '—' : `≥ ${ratio(v.atLeast)} ${v.ratio === null ? '' : v.ratio >= v.atLeast ? 'met' : 'MISSED'}`,
+    ]),
+  ];
   return `${head}\n${indent(table(rows))}`;
 }
 

@@ -35,9 +35,14 @@ async function main(): Promise<number> {
   const started = Date.now();
   // Live progress only on a terminal; --json keeps stderr quiet too.
   const live = !s.json && process.stderr.isTTY;
-  const samples = await runPlan(s, live ? (done, total, c, size) => {
-    process.stderr.write(`\r\x1b[K[${done + 1}/${total}] ${c.name} ${sizeLabel(size)}`);
-  } : undefined);
+  const samples = await runPlan(
+    s,
+    live
+      ? (done, total, c, size) => {
+          process.stderr.write(`\r\x1b[K[${done + 1}/${total}] ${c.name} ${sizeLabel(size)}`);
+        }
+      : undefined,
+  );
   if (live) process.stderr.write('\r\x1b[K');
   if (!s.json) console.log(`finished in ${((Date.now() - started) / 1000).toFixed(1)} s`);
 

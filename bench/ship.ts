@@ -56,7 +56,15 @@ async function shipRun(server: NatsServer, size: number): Promise<Omit<Row, 'ser
   const s = await shipping;
   const seconds = (performance.now() - t0) / 1000;
   const writeSeconds = DURATION_MS / 1000;
-  return { size, offeredBps: ((stats.written + stats.dropped) * (size + 32)) / writeSeconds, shipBps: s.totals.bytes / seconds, messageBytes: s.totals.messages ? Math.round(s.totals.bytes / s.totals.messages) : 0, messages: s.totals.messages, dropped: stats.dropped, written: stats.written };
+  return {
+    size,
+    offeredBps: ((stats.written + stats.dropped) * (size + 32)) / writeSeconds,
+    shipBps: s.totals.bytes / seconds,
+    messageBytes: s.totals.messages ? Math.round(s.totals.bytes / s.totals.messages) : 0,
+    messages: s.totals.messages,
+    dropped: stats.dropped,
+    written: stats.written,
+  };
 }
 
 /** Waits until ship has published its first counters: from then on it reads. */

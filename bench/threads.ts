@@ -12,12 +12,7 @@ export interface ThreadSpec {
 }
 
 /** One producer thread (or several: then their reports are summed) and an optional consumer thread. */
-export async function runThreads(
-  size: number,
-  opts: RunOptions,
-  producer: ThreadSpec | ThreadSpec[],
-  consumer?: ThreadSpec,
-): Promise<RunResult> {
+export async function runThreads(size: number, opts: RunOptions, producer: ThreadSpec | ThreadSpec[], consumer?: ThreadSpec): Promise<RunResult> {
   const common = { size, durationMs: opts.durationMs, maxMessages: opts.maxMessages };
   const producers = (Array.isArray(producer) ? producer : [producer]).map((spec) => start<ProducerReport>(spec, { ...common, role: 'producer' }));
   const p = producers.length === 1 ? producers[0]! : combine(producers);
@@ -46,7 +41,11 @@ function combine(producers: Started<ProducerReport>[]): Started<ProducerReport> 
     t0: Math.min(...rs.map((r) => r.t0)),
     t1: Math.max(...rs.map((r) => r.t1)),
     ok: rs.every((r) => r.ok !== false),
-    note: rs.map((r) => r.note).filter(Boolean).join('; ') || undefined,
+    note:
+      rs
+        .map((r) => r.note)
+        .filter(Boolean)
+        .join('; ') || undefined,
   }));
   result.catch(() => {});
   const go = { postMessage: (m: unknown) => producers.forEach((q) => q.worker.postMessage(m)) } as unknown as Worker;

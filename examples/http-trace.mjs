@@ -9,19 +9,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Worker, isMainThread, parentPort, workerData } from 'node:worker_threads';
-import {
-  HostfsSource,
-  hostfs,
-  hostfsCallbacks,
-  klog,
-  klogAttach,
-  merge,
-  record,
-  registerKlogHandler,
-  relayClose,
-  relayOpen,
-  unregisterKlogHandler,
-} from 'relayfs';
+import { HostfsSource, hostfs, hostfsCallbacks, klog, klogAttach, merge, record, registerKlogHandler, relayClose, relayOpen, unregisterKlogHandler } from 'relayfs';
 
 const WORKERS = 2;
 
@@ -65,13 +53,15 @@ async function main() {
   klog('listening on 127.0.0.1:%d', port);
 
   await Promise.all(
-    Array.from({ length: requests }, (_, i) =>
-      new Promise((resolve, reject) => {
-        get({ host: '127.0.0.1', port, path: `/items/${i}` }, (res) => {
-          res.resume();
-          res.on('end', resolve);
-        }).on('error', reject);
-      }),
+    Array.from(
+      { length: requests },
+      (_, i) =>
+        new Promise((resolve, reject) => {
+          get({ host: '127.0.0.1', port, path: `/items/${i}` }, (res) => {
+            res.resume();
+            res.on('end', resolve);
+          }).on('error', reject);
+        }),
     ),
   );
 

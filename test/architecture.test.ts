@@ -91,6 +91,10 @@ test('no module of the package imports the package entry', () => {
 test('the buffer and channel layers use no Node.js API', () => {
   const offenders = sources(SRC)
     .filter((f) => /[\\/](buffer|channel)[\\/]/.test(f))
-    .flatMap((f) => specifiers(readFileSync(f, 'utf8')).filter((s) => !s.startsWith('.')).map((s) => `${relative(SRC, f)}: ${s}`));
+    .flatMap((f) =>
+      specifiers(readFileSync(f, 'utf8'))
+        .filter((s) => !s.startsWith('.'))
+        .map((s) => `${relative(SRC, f)}: ${s}`),
+    );
   assert.deepEqual(offenders, []);
 });

@@ -22,7 +22,9 @@ const src64 = new Float64Array(src.buffer);
 
 // One loop per method and per publish flag, so each stays monomorphic for the JIT.
 function copySet(end: number): [number, number] {
-  let off = 0, last = 0, seq = 0;
+  let off = 0,
+    last = 0,
+    seq = 0;
   for (; !timeUp(seq, end, maxMessages); seq++) {
     stamp(src, 0, size, seq);
     dst.set(src, off);
@@ -35,7 +37,9 @@ function copySet(end: number): [number, number] {
 
 function copyU32(end: number): [number, number] {
   const n = size >> 2;
-  let off = 0, last = 0, seq = 0;
+  let off = 0,
+    last = 0,
+    seq = 0;
   for (; !timeUp(seq, end, maxMessages); seq++) {
     stamp(src, 0, size, seq);
     const w = off >> 2;
@@ -49,7 +53,9 @@ function copyU32(end: number): [number, number] {
 
 function copyF64(end: number): [number, number] {
   const n = size >> 3;
-  let off = 0, last = 0, seq = 0;
+  let off = 0,
+    last = 0,
+    seq = 0;
   for (; !timeUp(seq, end, maxMessages); seq++) {
     stamp(src, 0, size, seq);
     const w = off >> 3;

@@ -21,7 +21,4 @@ function copyCase(method: CopyMethod, publish: boolean): BenchCase {
   };
 }
 
-export const copyLimitCases: BenchCase[] = (['set', 'u32', 'f64'] as const).flatMap((m) => [
-  copyCase(m, false),
-  copyCase(m, true),
-]);
+export const copyLimitCases: BenchCase[] = (['set', 'u32', 'f64'] as const).flatMap((m) => [copyCase(m, false), copyCase(m, true)]);

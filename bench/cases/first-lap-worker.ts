@@ -29,7 +29,7 @@ function copyLap(dst: Uint8Array, ctrl: Int32Array, end: number): void {
     last = off;
   }
   timedNs += clockNs() - t0;
-  if (last >= 0 && ok && !stampOk(dst, last, size, seq - 1)) (ok = false), (note = `lap ending at #${seq - 1} read back wrong`);
+  if (last >= 0 && ok && !stampOk(dst, last, size, seq - 1)) ((ok = false), (note = `lap ending at #${seq - 1} read back wrong`));
 }
 
 /** One lap of relayWrite into `chan` until the first drop (buffer full). */
@@ -41,7 +41,7 @@ function relayLap(chan: RelayChannel, end: number): void {
   }
   timedNs += clockNs() - t0;
   const stats = chan.buffers[0]!.reader.stats();
-  if (stats.droppedFull > 1 && ok) (ok = false), (note = `${stats.droppedFull} drops in one lap`);
+  if (stats.droppedFull > 1 && ok) ((ok = false), (note = `${stats.droppedFull} drops in one lap`));
 }
 
 const pretouch = kind === 'relayfs-pretouch';

@@ -24,5 +24,10 @@ export const firstLapCases: readonly BenchCase[] = [
   lapCase('copy-first-lap', 'copy-first', 'the same copy into a fresh 4 MiB SharedArrayBuffer every lap (page faults)', 'copy-warm-lap'),
   lapCase('relayfs-warm-lap', 'relayfs-warm', 'relayWrite until the 4 MiB buffer is full, relayReset, again (same memory)'),
   lapCase('relayfs-first-lap', 'relayfs-first', 'relayWrite until full into a freshly opened channel every lap (page faults)', 'relayfs-warm-lap'),
-  lapCase('relayfs-first-lap+pretouch', 'relayfs-pretouch', 'the same, channels opened with { pretouch: true }: the faults are paid in relayOpen, outside the clock', 'relayfs-warm-lap'),
+  lapCase(
+    'relayfs-first-lap+pretouch',
+    'relayfs-pretouch',
+    'the same, channels opened with { pretouch: true }: the faults are paid in relayOpen, outside the clock',
+    'relayfs-warm-lap',
+  ),
 ];

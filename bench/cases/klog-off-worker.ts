@@ -20,13 +20,15 @@ const str = 'x'; // 'req x 1000000000': 16 bytes, had there been a handler
 
 /** Calls fn until time is up; returns the calls made, or -1 if a call returned something. */
 function loopText(fn: TextFn, end: number, max: number): number {
-  let seq = 0, calls = 0;
+  let seq = 0,
+    calls = 0;
   for (; !timeUp(seq, end, max); seq++) if (fn(FORMAT, str, 1e9 + seq) === undefined) calls++;
   return calls === seq ? seq : -1;
 }
 
 function loopRaw(fn: RawFn, data: Uint8Array, end: number, max: number): number {
-  let seq = 0, calls = 0;
+  let seq = 0,
+    calls = 0;
   for (; !timeUp(seq, end, max); seq++) if (fn(data) === undefined) calls++;
   return calls === seq ? seq : -1;
 }
@@ -35,10 +37,14 @@ const { size, durationMs, maxMessages, call } = threadData<{ call: Call }>();
 const bytes = newMessage(size);
 const run = (end: number, max: number): number => {
   switch (call) {
-    case 'klog': return loopText(klog, end, max);
-    case 'empty': return loopText(emptyText, end, max);
-    case 'klog-raw': return loopRaw(klogRaw, bytes, end, max);
-    case 'empty-raw': return loopRaw(emptyRaw, bytes, end, max);
+    case 'klog':
+      return loopText(klog, end, max);
+    case 'empty':
+      return loopText(emptyText, end, max);
+    case 'klog-raw':
+      return loopRaw(klogRaw, bytes, end, max);
+    case 'empty-raw':
+      return loopRaw(emptyRaw, bytes, end, max);
   }
 };
 

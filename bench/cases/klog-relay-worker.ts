@@ -1,16 +1,5 @@
 // Producer and consumer threads of the klog-relay cases (./klog-relay.ts).
-import {
-  decodeRecords,
-  KLOG_HEADER_SIZE,
-  klog,
-  klogAttach,
-  klogRaw,
-  klogStats,
-  RelayFile,
-  relayFlush,
-  type ChannelHandle,
-  type FileEntry,
-} from '../../src/index.js';
+import { decodeRecords, KLOG_HEADER_SIZE, klog, klogAttach, klogRaw, klogStats, RelayFile, relayFlush, type ChannelHandle, type FileEntry } from '../../src/index.js';
 import { newMessage, stamp, stampOk } from '../message.js';
 import { announceReady, backoff, clockNs, readyThenGo, report, threadData, timeUp } from '../worker-side.js';
 
@@ -88,7 +77,7 @@ if (role === 'producer') {
     }
   };
   try {
-    for (let spins = 0; ; ) {
+    for (let spins = 0; ;) {
       const wasDone = Atomics.load(shared, 0) === 1;
       const n = file.readWholeInto(buf);
       if (n > 0) {

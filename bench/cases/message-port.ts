@@ -9,10 +9,7 @@ function portCase(batch: number): BenchCase {
   return {
     name: batch === 1 ? 'message-port' : `message-port-batch${batch}`,
     family: 'peer',
-    description:
-      batch === 1
-        ? 'MessagePort.postMessage of each message (structured clone)'
-        : `MessagePort.postMessage of ${batch} messages packed into one buffer`,
+    description: batch === 1 ? 'MessagePort.postMessage of each message (structured clone)' : `MessagePort.postMessage of ${batch} messages packed into one buffer`,
     sizes: SIZES,
     run(size, opts) {
       const { port1, port2 } = new MessageChannel();

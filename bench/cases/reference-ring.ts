@@ -19,13 +19,5 @@ function ringCase(name: string, lossless: boolean, description: string): BenchCa
   };
 }
 
-export const referenceRing = ringCase(
-  'reference-ring',
-  true,
-  'SPSC ring of length-prefixed records, lossless: the producer sleeps while full; consumer woken every 256 KiB',
-);
-export const referenceRingDrop = ringCase(
-  'reference-ring-drop',
-  false,
-  'the same ring, dropping: a message that finds the ring full is dropped and counted',
-);
+export const referenceRing = ringCase('reference-ring', true, 'SPSC ring of length-prefixed records, lossless: the producer sleeps while full; consumer woken every 256 KiB');
+export const referenceRingDrop = ringCase('reference-ring-drop', false, 'the same ring, dropping: a message that finds the ring full is dropped and counted');

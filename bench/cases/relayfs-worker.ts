@@ -1,14 +1,5 @@
 // Producer and consumer threads of the relayfs cases (./relayfs.ts).
-import {
-  __relayWrite,
-  RelayFile,
-  relayAttach,
-  relayFlush,
-  relayReserveOffset,
-  relayWrite,
-  type ChannelHandle,
-  type FileEntry,
-} from '../../src/index.js';
+import { __relayWrite, RelayFile, relayAttach, relayFlush, relayReserveOffset, relayWrite, type ChannelHandle, type FileEntry } from '../../src/index.js';
 import { newMessage, readStamp, stamp } from '../message.js';
 import { announceReady, clockNs, readyThenGo, report, threadData, timeUp } from '../worker-side.js';
 

@@ -31,9 +31,7 @@ function relayfsCase(name: string, description: string, write: WritePath, read: 
     versus: extra.versus ? { name: extra.versus, atLeast: 1 } : undefined,
     async run(size, opts): Promise<RunResult> {
       const fs = HostFs.get(`bench-${process.pid}-${fsCount++}`);
-      const callbacks = overwrite
-        ? { ...hostfsCallbacks(fs), subbufStart: () => 1, module: new URL('./relayfs-overwrite.js', import.meta.url).href }
-        : hostfsCallbacks(fs);
+      const callbacks = overwrite ? { ...hostfsCallbacks(fs), subbufStart: () => 1, module: new URL('./relayfs-overwrite.js', import.meta.url).href } : hostfsCallbacks(fs);
       const chan = relayOpen('cpu', null, SUBBUF, RING_BYTES / SUBBUF, callbacks, undefined, {
         buffers: writers,
         blockingTimeoutMs: lossless ? BLOCKING_MS : undefined,
@@ -54,8 +52,13 @@ export const relayfsCases: readonly BenchCase[] = [
   relayfsCase('relayfs-lean+read', '__relayWrite (no checks); consumer readWholeInto', 'lean', 'read'),
   relayfsCase('relayfs-reserve+read', 'relayReserveOffset, message built in place; consumer readWholeInto', 'reserve', 'read'),
   relayfsCase('relayfs-write+mmap', 'relayWrite; consumer mmap + relaySubbufsConsumed (zero-copy)', 'write', 'mmap', { versus: 'reference-ring' }),
-  relayfsCase('relayfs-lossless+read', 'blocking mode (the writer waits while full), relayWrite; consumer readWholeInto', 'write', 'read', { lossless: true, versus: 'reference-ring' }),
+  relayfsCase('relayfs-lossless+read', 'blocking mode (the writer waits while full), relayWrite; consumer readWholeInto', 'write', 'read', {
+    lossless: true,
+    versus: 'reference-ring',
+  }),
   relayfsCase('relayfs-lossless+mmap', 'blocking mode, relayWrite; consumer mmap + relaySubbufsConsumed', 'write', 'mmap', { lossless: true, versus: 'reference-ring' }),
   relayfsCase('relayfs-2writers+read', 'two writer threads, a buffer each, relayWrite; one consumer readWholeInto both', 'write', 'read', { writers: 2 }),
-  relayfsCase('relayfs-overwrite', 'overwrite (flight recorder) mode, relayWrite; consumer readWholeInto; overwritten messages counted as dropped', 'write', 'read', { overwrite: true }),
+  relayfsCase('relayfs-overwrite', 'overwrite (flight recorder) mode, relayWrite; consumer readWholeInto; overwritten messages counted as dropped', 'write', 'read', {
+    overwrite: true,
+  }),
 ];

@@ -34,7 +34,7 @@ if (role === 'producer') {
   let fill = 0;
   let received = 0;
   let bad = -1;
-  for (let spins = 0; ; ) {
+  for (let spins = 0; ;) {
     const n = ring.pop(msg, size - fill, fill);
     if (n === 0) {
       // DONE is stored after the last push, so an empty ring after seeing DONE is final.

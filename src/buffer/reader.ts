@@ -372,7 +372,7 @@ export class BufferReader {
     const data = this.mem.data;
     const { nSubbufs: n, subbufSize: size } = this.mem;
     let pos = at;
-    for (let spins = 0; pos < dest.length && spins < SPINS; ) {
+    for (let spins = 0; pos < dest.length && spins < SPINS;) {
       const consumed = Atomics.load(c, CONSUMED);
       if (consumed & CONSUMED_HELD) {
         this.spin(spins++); // a writer is deciding whether to overwrite the oldest sub-buffer
@@ -523,8 +523,7 @@ export class BufferReader {
         closed: Atomics.load(c, CLOSED) === 1,
         mapped: Atomics.load(c, MAPPED),
       };
-      const stable =
-        Atomics.load(c, STATS_SEQ) === seq && Atomics.load(c, GEN) === gen && Atomics.load(c, COUNT) === k;
+      const stable = Atomics.load(c, STATS_SEQ) === seq && Atomics.load(c, GEN) === gen && Atomics.load(c, COUNT) === k;
       if (stable || spins >= SPINS) return s;
     }
   }

@@ -68,7 +68,6 @@ import { RelayError } from '../errors.js';
 /** The spec's subbuf_start, bound to one buffer by the channel. Returns whether to switch. */
 export type SubbufStart = (subbuf: Uint8Array, prevSubbuf: Uint8Array | null, prevPadding: number) => boolean | number;
 
-
 /** Messages of at most this many bytes are copied byte by byte: TypedArray.set has a fixed cost per call. */
 const SMALL_COPY = 48;
 const SPINS_BEFORE_SLEEP = 64;
@@ -94,8 +93,7 @@ export function setWriterMayBlock(allowed: boolean): void {
 }
 
 /** Atomics.pause where the runtime has it (Node 22+): a spin-wait hint to the CPU; else nothing. */
-export const spinPause: () => void =
-  typeof (Atomics as { pause?: () => void }).pause === 'function' ? (Atomics as unknown as { pause: () => void }).pause : () => {};
+export const spinPause: () => void = typeof (Atomics as { pause?: () => void }).pause === 'function' ? (Atomics as unknown as { pause: () => void }).pause : () => {};
 
 /** Polls for room before a blocked writer sleeps: a draining reader frees a sub-buffer within microseconds. */
 const ROOM_SPINS = 200;
@@ -138,7 +136,11 @@ export class BufferWriter {
    *   sub-buffer need not be held while it decides, so a writer retrying a
    *   stalled switch does not contend with the readers draining it.
    */
-  constructor(mem: BufferMemory, subbufStart: SubbufStart, private readonly holdWhenFull = true) {
+  constructor(
+    mem: BufferMemory,
+    subbufStart: SubbufStart,
+    private readonly holdWhenFull = true,
+  ) {
     this.mem = mem;
     this.ctrl = mem.ctrl;
     this.u32 = mem.u32;
@@ -170,7 +172,7 @@ export class BufferWriter {
 
   /** Writes one message under the buffer lock: the global-buffer path and every slow path. */
   writeLocked(src: Uint8Array, length: number): boolean {
-    for (let deadline = 0; ; ) {
+    for (let deadline = 0; ;) {
       if (this.lock() < 0) return this.dropReentrant();
       try {
         const room = this.prepare(length, deadline >= 0);
@@ -560,10 +562,10 @@ export class BufferWriter {
     // that the counts are in and only the PRODUCED store may be missing.
     c[FINISHING] = produced;
     let lo = u[C_MSGS]! + k;
-    if (lo > 0xffffffff) (lo -= 0x100000000), u[C_MSGS + 1]!++;
+    if (lo > 0xffffffff) ((lo -= 0x100000000), u[C_MSGS + 1]!++);
     u[C_MSGS] = lo;
     lo = u[C_BYTES]! + bytes;
-    if (lo > 0xffffffff) (lo -= 0x100000000), u[C_BYTES + 1]!++;
+    if (lo > 0xffffffff) ((lo -= 0x100000000), u[C_BYTES + 1]!++);
     u[C_BYTES] = lo;
     Atomics.store(c, PRODUCED, produced);
     this.endStats();
@@ -584,7 +586,7 @@ export class BufferWriter {
     // release instead of handing them to a reader too.
     c[STEALING] = held;
     const lo = u[C_OVER_MSGS]! + msgs;
-    if (lo > 0xffffffff) (u[C_OVER_MSGS] = lo - 0x100000000), u[C_OVER_MSGS + 1]!++;
+    if (lo > 0xffffffff) ((u[C_OVER_MSGS] = lo - 0x100000000), u[C_OVER_MSGS + 1]!++);
     else u[C_OVER_MSGS] = lo;
     c[LAPPED] = 1; // before the release: a reader that sees the new CONSUMED sees the lap
     Atomics.store(c, CONSUMED, next); // releases the hold

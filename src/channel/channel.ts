@@ -148,9 +148,7 @@ export class RelayBuffer<P = unknown> {
     const start = chan.callbacks.subbufStart;
     this.writer = new BufferWriter(
       mem,
-      start
-        ? (subbuf, prev, padding) => start.call(chan.callbacks, this, subbuf, prev, padding)
-        : () => defaultSubbufStart(this),
+      start ? (subbuf, prev, padding) => start.call(chan.callbacks, this, subbuf, prev, padding) : () => defaultSubbufStart(this),
       start !== undefined, // the default never overwrites, so it needs no hold on the oldest sub-buffer
     );
     this.reader = new BufferReader(mem);

@@ -22,7 +22,10 @@ export function registerCat(program: Command): void {
   program
     .command('cat')
     .description('print a relay file or a recorded file, decoding klog records (or --raw bytes)')
-    .argument('[file]', 'a recorded or dumped file (- reads standard input), hostfs:/path/file0 of a --run producer, or unix:SOCKET:/path/file0 (another process); with --socket / --pid: the relay path, like /trace/cpu0')
+    .argument(
+      '[file]',
+      'a recorded or dumped file (- reads standard input), hostfs:/path/file0 of a --run producer, or unix:SOCKET:/path/file0 (another process); with --socket / --pid: the relay path, like /trace/cpu0',
+    )
     .option('--raw', 'write the bytes as they are, no decoding')
     .option('--json', 'JSON lines instead of text')
     .option('-f, --follow', 'live relay file: keep reading until the producer closes the channel')

@@ -121,7 +121,9 @@ async function runDemo(flags: DemoFlags): Promise<number> {
     const ok = checks.every((c) => c.ok);
     const trace = flags.trace === false ? null : await exportTrace(outDir, tracePath(flags, outDir), flags);
     if (flags.json) {
-      process.stdout.write(JSON.stringify({ ok, workers: flags.workers, elapsedMs, latencyMs: flags.latency, outDir, kept: keep, checks, totals: sidecar.totals, trace }, null, 2) + '\n');
+      process.stdout.write(
+        JSON.stringify({ ok, workers: flags.workers, elapsedMs, latencyMs: flags.latency, outDir, kept: keep, checks, totals: sidecar.totals, trace }, null, 2) + '\n',
+      );
     } else {
       process.stdout.write(report(flags, elapsedMs, outDir, keep, checks, sidecar) + (trace ? traceLines(trace) : ''));
     }
@@ -161,11 +163,13 @@ async function exportTrace(outDir: string, file: string, flags: DemoFlags): Prom
 }
 
 function traceLines(t: TraceResult): string {
-  return [
-    `trace: ${t.file} (${count(t.records)} records: ${count(t.spans)} spans, ${count(t.events)} events)`,
-    '  open it at https://ui.perfetto.dev (Open trace file), in chrome://tracing (Load),',
-    '  or in the Chrome DevTools Performance panel (Load profile); or: relayfs export DIR -o FILE',
-  ].join('\n') + '\n';
+  return (
+    [
+      `trace: ${t.file} (${count(t.records)} records: ${count(t.spans)} spans, ${count(t.events)} events)`,
+      '  open it at https://ui.perfetto.dev (Open trace file), in chrome://tracing (Load),',
+      '  or in the Chrome DevTools Performance panel (Load profile); or: relayfs export DIR -o FILE',
+    ].join('\n') + '\n'
+  );
 }
 
 function workerResult(w: Worker, id: number, ready: () => void): Promise<DemoWorkerResult> {
@@ -230,21 +234,30 @@ async function checkSequence(file: Awaited<ReturnType<DiskSource['open']>>, chec
 }
 
 function report(flags: DemoFlags, elapsedMs: number, outDir: string, keep: boolean, checks: BufferCheck[], s: Sidecar): string {
-  const rows = checks.map((c) => [c.buffer, `t${c.thread}`, count(c.calls), count(c.recorded), count(c.lost), count(c.missing), bytes(c.bytes), c.ok ? 'ok' : `FAILED: ${c.problem}`]);
+  const rows = checks.map((c) => [
+    c.buffer,
+    `t${c.thread}`,
+    count(c.calls),
+    count(c.recorded),
+    count(c.lost),
+    count(c.missing),
+    bytes(c.bytes),
+    c.ok ? 'ok' : `FAILED: ${c.problem}`,
+  ]);
   const sum = (f: (c: BufferCheck) => number) => checks.reduce((n, c) => n + f(c), 0);
   rows.push(['total', '', count(sum((c) => c.calls)), count(sum((c) => c.recorded)), count(sum((c) => c.lost)), count(sum((c) => c.missing)), bytes(sum((c) => c.bytes)), '']);
   const ok = checks.every((c) => c.ok);
   const secs = elapsedMs / 1000;
   const padding = s.buffers.reduce((n, b: BufferSummary) => n + (b.paddingRemoved ?? 0), 0);
-  return [
-    `relayfs demo: ${flags.workers} worker threads traced with klog for ${secs.toFixed(1)} s; recorded with a ${flags.latency} ms latency bound`,
-    `channel: ${flags.workers} buffers × ${flags.subbufs} sub-buffers × ${bytes(flags.subbufSize)}; ${bytes(padding)} of sub-buffer padding removed`,
-    '',
-    table(['buffer', 'thread', 'klog calls', 'recorded', 'lost', 'lost (by seq #)', 'bytes', 'check'], rows, new Set([2, 3, 4, 5, 6])),
-    '',
-    ok
-      ? 'verified: for every buffer, klog calls = recorded + lost, and the missing sequence numbers are exactly the lost records'
-      : 'NOT verified: see the check column',
-    keep ? `files: ${outDir}` : `files removed (keep them with --out DIR or --keep)`,
-  ].join('\n') + '\n';
+  return (
+    [
+      `relayfs demo: ${flags.workers} worker threads traced with klog for ${secs.toFixed(1)} s; recorded with a ${flags.latency} ms latency bound`,
+      `channel: ${flags.workers} buffers × ${flags.subbufs} sub-buffers × ${bytes(flags.subbufSize)}; ${bytes(padding)} of sub-buffer padding removed`,
+      '',
+      table(['buffer', 'thread', 'klog calls', 'recorded', 'lost', 'lost (by seq #)', 'bytes', 'check'], rows, new Set([2, 3, 4, 5, 6])),
+      '',
+      ok ? 'verified: for every buffer, klog calls = recorded + lost, and the missing sequence numbers are exactly the lost records' : 'NOT verified: see the check column',
+      keep ? `files: ${outDir}` : `files removed (keep them with --out DIR or --keep)`,
+    ].join('\n') + '\n'
+  );
 }

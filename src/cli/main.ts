@@ -56,14 +56,21 @@ if (benchAvailable()) registerBench(program);
 for (const command of [program, ...program.commands]) {
   const name = command === program ? '' : ` ${command.name()}`;
   command.exitOverride().configureOutput({
-    outputError: (text, write) => write(`relayfs${name}: ${text.replace(/^error: /, '').replace(/\n\((Did you mean .*\?)\)/, ' ($1)').trim()}\n`),
+    outputError: (text, write) =>
+      write(
+        `relayfs${name}: ${text
+          .replace(/^error: /, '')
+          .replace(/\n\((Did you mean .*\?)\)/, ' ($1)')
+          .trim()}\n`,
+      ),
   });
 }
 
 try {
   await program.parseAsync(process.argv);
 } catch (err) {
-  if (err instanceof CommanderError) process.exitCode = err.exitCode === 0 ? 0 : 2; // --help and --version exit 0
+  if (err instanceof CommanderError)
+    process.exitCode = err.exitCode === 0 ? 0 : 2; // --help and --version exit 0
   else reportError('', err);
 }
 // Output written to a pipe that is full is still queued: wait for it before exiting.

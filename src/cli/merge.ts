@@ -49,7 +49,9 @@ async function runMerge(args: string[], flags: MergeFlags): Promise<number> {
     format: flags.json ? 'json' : 'text',
     out,
     quietLosses: !flags.losses,
-    onProgress: progress.live ? (p) => progress.update(`merging: ${count(p.records)} records, ${compact((p.records / Math.max(1, p.elapsedMs)) * 1000)}/s, lost ${count(p.lost)}`) : undefined,
+    onProgress: progress.live
+      ? (p) => progress.update(`merging: ${count(p.records)} records, ${compact((p.records / Math.max(1, p.elapsedMs)) * 1000)}/s, lost ${count(p.lost)}`)
+      : undefined,
   });
   progress.done();
   if (flags.json) out.write(JSON.stringify({ kind: 'summary', ...summary }) + '\n');
@@ -63,7 +65,8 @@ async function runMerge(args: string[], flags: MergeFlags): Promise<number> {
   if (!flags.json && !flags.quiet) {
     process.stderr.write(summaryLine(summary));
     if (summary.origins.length > 1) {
-      for (const o of summary.origins) process.stderr.write(`relayfs merge:   ${o.origin || '(no origin)'}: ${count(o.records)} records, lost ${count(o.lost)}, ${count(o.missingStart)} before the first kept\n`);
+      for (const o of summary.origins)
+        process.stderr.write(`relayfs merge:   ${o.origin || '(no origin)'}: ${count(o.records)} records, lost ${count(o.lost)}, ${count(o.missingStart)} before the first kept\n`);
     }
   }
   const damaged = summary.lost > 0 || summary.truncated > 0;

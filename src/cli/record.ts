@@ -28,7 +28,10 @@ export function registerRecord(program: Command): void {
   program
     .command('record')
     .description('stream every buffer of a channel to disk, one file per buffer (base0, base1, ...), until stopped')
-    .argument('[source]', 'hostfs:/dir (relay files of a --run producer), unix:SOCKET[:/dir] or pid:N[:/dir] (another process), nats://host:port/STREAM (what relayfs ship sent), a directory / file on disk; with --socket / --pid: a relay path (default /)')
+    .argument(
+      '[source]',
+      'hostfs:/dir (relay files of a --run producer), unix:SOCKET[:/dir] or pid:N[:/dir] (another process), nats://host:port/STREAM (what relayfs ship sent), a directory / file on disk; with --socket / --pid: a relay path (default /)',
+    )
     .requiredOption('-o, --out <dir>', 'output directory (files base0..N and relayfs.json)')
     .option('--run <module>', 'load this producer module in this process first: it opens its channel when imported, or exports default async ({ fs, signal }) => ...')
     .addOption(socketOption())

@@ -103,8 +103,10 @@ async function runShip(spec: string | undefined, flags: ShipFlags): Promise<numb
 function progressLine(s: ShipSummary): string {
   const shipped = s.buffers.reduce((n, b) => n + b.bytes, 0);
   const retries = s.buffers.reduce((n, b) => n + b.retries, 0);
-  return `shipping ${s.source} → ${s.server}/${s.stream}: ${bytes(shipped)} in ${count(s.buffers.reduce((n, b) => n + b.messages, 0))} messages` +
-    (retries ? `, ${count(retries)} retries (${s.lastError ?? ''})` : '');
+  return (
+    `shipping ${s.source} → ${s.server}/${s.stream}: ${bytes(shipped)} in ${count(s.buffers.reduce((n, b) => n + b.messages, 0))} messages` +
+    (retries ? `, ${count(retries)} retries (${s.lastError ?? ''})` : '')
+  );
 }
 
 export function renderShipSummary(s: ShipSummary): string {

@@ -24,7 +24,10 @@ export function registerTop(program: Command): void {
   program
     .command('top')
     .description("live view of a channel's buffers: fill level, write and drop rates")
-    .argument('[source]', 'hostfs:/dir of a --run producer, unix:SOCKET[:/dir] or pid:N[:/dir] (another process), or a recorded directory (its final counters); with --socket / --pid: a relay path (default /)')
+    .argument(
+      '[source]',
+      'hostfs:/dir of a --run producer, unix:SOCKET[:/dir] or pid:N[:/dir] (another process), or a recorded directory (its final counters); with --socket / --pid: a relay path (default /)',
+    )
     .option('--run <module>', 'load this producer module in this process first')
     .addOption(socketOption())
     .addOption(pidOption())

@@ -157,9 +157,14 @@ export class RelayFile {
   mmap(): RelayMapping {
     this.check('mmap');
     const filp = { path: this.path, cpu: this.cpu };
-    return new RelayMapping(this.mem, this.reader, () => {
-      notifyMapping(this.channelId, this.cpu, false, this, filp);
-    }, () => notifyMapping(this.channelId, this.cpu, true, this, filp));
+    return new RelayMapping(
+      this.mem,
+      this.reader,
+      () => {
+        notifyMapping(this.channelId, this.cpu, false, this, filp);
+      },
+      () => notifyMapping(this.channelId, this.cpu, true, this, filp),
+    );
   }
 
   /**
@@ -438,4 +443,3 @@ function drained(out: Writable): Promise<void> {
     if (out.destroyed) onClose();
   });
 }
-

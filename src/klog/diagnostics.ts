@@ -63,7 +63,15 @@ export function klogDiagnostics(options: KlogDiagnosticsOptions = {}): KlogDiagn
       on('http.client.request.start', (m) => {
         if (!klogEnabled) return;
         const { request } = m as { request: { method?: string; host?: string; path?: string } };
-        open.set(request, klogBegin(`http ${request.method ?? ''} ${request.host ?? ''}${pathOf(request.path)}`, { kind: 'http.client', method: request.method, host: request.host, path: request.path }));
+        open.set(
+          request,
+          klogBegin(`http ${request.method ?? ''} ${request.host ?? ''}${pathOf(request.path)}`, {
+            kind: 'http.client',
+            method: request.method,
+            host: request.host,
+            path: request.path,
+          }),
+        );
       });
       on('http.client.response.finish', (m) => {
         const { request, response } = m as { request: object; response: { statusCode?: number } };

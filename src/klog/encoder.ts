@@ -35,17 +35,7 @@ export interface KlogHeaderFields {
  * Writes a header at byte `at` of the view. Takes the fields as arguments
  * rather than an object so the trace path allocates nothing.
  */
-export function writeHeader(
-  view: DataView,
-  at: number,
-  type: number,
-  length: number,
-  timestamp: number,
-  seq: number,
-  thread: number,
-  buffer: number,
-  flags: number,
-): void {
+export function writeHeader(view: DataView, at: number, type: number, length: number, timestamp: number, seq: number, thread: number, buffer: number, flags: number): void {
   view.setUint16(at + H_MAGIC, KLOG_MAGIC, true);
   view.setUint8(at + H_VERSION, KLOG_VERSION);
   view.setUint8(at + H_TYPE, type);

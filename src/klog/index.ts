@@ -1,5 +1,16 @@
 /** klog: trace helpers, the record format and its decoder. */
-export { klog, klogv, klogRaw, klogEnabled, klogStats, registerKlogHandler, unregisterKlogHandler, type KlogFunctionHandler, type KlogHandlerOptions, type KlogStats } from './trace.js';
+export {
+  klog,
+  klogv,
+  klogRaw,
+  klogEnabled,
+  klogStats,
+  registerKlogHandler,
+  unregisterKlogHandler,
+  type KlogFunctionHandler,
+  type KlogHandlerOptions,
+  type KlogStats,
+} from './trace.js';
 export { klogAttach, type KlogAttachOptions } from './attach.js';
 export { klogDiagnostics, type KlogDiagnosticsOptions, type KlogDiagnosticsOff } from './diagnostics.js';
 export { klogSpan, klogBegin, klogEnd, klogCounter, type SpanArgs, type SpanId } from './span.js';

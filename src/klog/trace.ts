@@ -77,17 +77,7 @@ const DEFAULT_MAX_RECORD = 64 * 1024;
  * are taken without allocating anything while no handler is registered;
  * klogv takes an array for more.
  */
-export function klog(
-  format: string,
-  a1?: unknown,
-  a2?: unknown,
-  a3?: unknown,
-  a4?: unknown,
-  a5?: unknown,
-  a6?: unknown,
-  a7?: unknown,
-  a8?: unknown,
-): void {
+export function klog(format: string, a1?: unknown, a2?: unknown, a3?: unknown, a4?: unknown, a5?: unknown, a6?: unknown, a7?: unknown, a8?: unknown): void {
   if (sink === null) return;
   traceText(sink, format, a1, a2, a3, a4, a5, a6, a7, a8);
 }
@@ -143,33 +133,56 @@ function makeScratch(size: number): Scratch {
   return { bytes, view: new DataView(bytes.buffer), payload: bytes.subarray(KLOG_HEADER_SIZE) };
 }
 
-function traceText(
-  s: Sink,
-  format: string,
-  a1: unknown,
-  a2: unknown,
-  a3: unknown,
-  a4: unknown,
-  a5: unknown,
-  a6: unknown,
-  a7: unknown,
-  a8: unknown,
-): void {
+function traceText(s: Sink, format: string, a1: unknown, a2: unknown, a3: unknown, a4: unknown, a5: unknown, a6: unknown, a7: unknown, a8: unknown): void {
   // Trailing undefined arguments are taken as absent, except where the format has a directive for them.
-  let n = a8 !== undefined ? 8 : a7 !== undefined ? 7 : a6 !== undefined ? 6 : a5 !== undefined ? 5 : a4 !== undefined ? 4 : a3 !== undefined ? 3 : a2 !== undefined ? 2 : a1 !== undefined ? 1 : 0;
+  let n =
+    a8 !== undefined
+      ? 8
+      : a7 !== undefined
+        ? 7
+        : a6 !== undefined
+          ? 6
+          : a5 !== undefined
+            ? 5
+            : a4 !== undefined
+              ? 4
+              : a3 !== undefined
+                ? 3
+                : a2 !== undefined
+                  ? 2
+                  : a1 !== undefined
+                    ? 1
+                    : 0;
   const directives = typeof format === 'string' ? countDirectives(format) : 0;
   if (directives > n) n = Math.min(directives, 8);
   let text: string;
   switch (n) {
-    case 0: text = typeof format === 'string' && !format.includes('%') ? format : utilFormat(format); break;
-    case 1: text = utilFormat(format, a1); break;
-    case 2: text = utilFormat(format, a1, a2); break;
-    case 3: text = utilFormat(format, a1, a2, a3); break;
-    case 4: text = utilFormat(format, a1, a2, a3, a4); break;
-    case 5: text = utilFormat(format, a1, a2, a3, a4, a5); break;
-    case 6: text = utilFormat(format, a1, a2, a3, a4, a5, a6); break;
-    case 7: text = utilFormat(format, a1, a2, a3, a4, a5, a6, a7); break;
-    default: text = utilFormat(format, a1, a2, a3, a4, a5, a6, a7, a8);
+    case 0:
+      text = typeof format === 'string' && !format.includes('%') ? format : utilFormat(format);
+      break;
+    case 1:
+      text = utilFormat(format, a1);
+      break;
+    case 2:
+      text = utilFormat(format, a1, a2);
+      break;
+    case 3:
+      text = utilFormat(format, a1, a2, a3);
+      break;
+    case 4:
+      text = utilFormat(format, a1, a2, a3, a4);
+      break;
+    case 5:
+      text = utilFormat(format, a1, a2, a3, a4, a5);
+      break;
+    case 6:
+      text = utilFormat(format, a1, a2, a3, a4, a5, a6);
+      break;
+    case 7:
+      text = utilFormat(format, a1, a2, a3, a4, a5, a6, a7);
+      break;
+    default:
+      text = utilFormat(format, a1, a2, a3, a4, a5, a6, a7, a8);
   }
   emitText(s, text);
 }

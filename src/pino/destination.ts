@@ -297,9 +297,7 @@ class Opener {
   writeSidecar(dest: RelayDestination, reason: string): void {
     if (!this.sidecar) return;
     const stats = dest.stats();
-    const buffers = stats.buffers.map((b, cpu) =>
-      summarizeBuffer({ name: `cpu${cpu}`, cpu, file: this.destName, bytes: 0, records: this.state.delivered(cpu) }, b),
-    );
+    const buffers = stats.buffers.map((b, cpu) => summarizeBuffer({ name: `cpu${cpu}`, cpu, file: this.destName, bytes: 0, records: this.state.delivered(cpu) }, b));
     const { buffers: _, ...pino } = stats;
     const sidecar: Sidecar & { pino: Omit<PinoDestinationStats, 'buffers'> } = {
       kind: 'pino',
@@ -406,7 +404,7 @@ export function relayDestination(options: RelayDestinationOptions | RelayDestina
     const chan = relayOpen('cpu', dentry, subbufSize, nSubbufs, hostfsCallbacks(fs), undefined, { buffers: threads });
     // Staging holds at most what every buffer holds at once.
     const state = PinoState.create(threads, Math.max(64 * 1024, Math.min(subbufSize * nSubbufs * threads, 16 * 1024 * 1024)));
-    const sidecar = options.sidecar === false ? null : options.sidecar ?? (ownsFd ? `${options.dest as string}.relayfs.json` : null);
+    const sidecar = options.sidecar === false ? null : (options.sidecar ?? (ownsFd ? `${options.dest as string}.relayfs.json` : null));
     const destName = target ? target.target : ownsFd ? String(options.dest) : fd === 1 ? 'stdout' : fd === 2 ? 'stderr' : '';
     const opener = new Opener(dentry, fs, state, fd, ownsFd, target, options.exitTimeout ?? DEFAULTS.exitTimeout, sidecar, destName);
     const dest = new RelayDestination(chan, state, fd, fd >= 0 || target !== null, opener);

@@ -79,7 +79,7 @@ class Lines {
     this.chunks.push(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength));
     this.runFrom.push(this.n);
     const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-    for (let at = 0; at + KLOG_HEADER_SIZE <= bytes.length; ) {
+    for (let at = 0; at + KLOG_HEADER_SIZE <= bytes.length;) {
       if (view.getUint16(at, true) !== KLOG_MAGIC) return; // not ours: stop at what cannot be framed
       const header = view.getUint8(at + H_HEADER_SIZE) || KLOG_HEADER_SIZE;
       const end = at + header + view.getUint32(at + H_LENGTH, true);
@@ -222,7 +222,7 @@ export class Drainer {
    */
   drainAll(sink: LineSink, limitBytes = Infinity): number {
     let written = 0;
-    for (let bytes = 0; ; ) {
+    for (let bytes = 0; ;) {
       const r = this.round(sink, Infinity, true);
       written += r.written;
       bytes += r.bytes;
@@ -235,7 +235,7 @@ export class Drainer {
 export function fdSink(fd: number): LineSink {
   const wait = new Int32Array(new SharedArrayBuffer(4));
   return (data) => {
-    for (let done = 0; done < data.length; ) {
+    for (let done = 0; done < data.length;) {
       try {
         done += writeSync(fd, data, done, data.length - done);
       } catch (err) {

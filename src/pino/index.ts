@@ -1,9 +1,2 @@
 /** relayfs/pino: a pino destination backed by a relay channel. */
-export {
-  RelayDestination,
-  relayDestination,
-  type PinoDestinationStats,
-  type PinoTarget,
-  type RelayDestinationHandle,
-  type RelayDestinationOptions,
-} from './destination.js';
+export { RelayDestination, relayDestination, type PinoDestinationStats, type PinoTarget, type RelayDestinationHandle, type RelayDestinationOptions } from './destination.js';

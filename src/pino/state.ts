@@ -22,7 +22,10 @@ export class PinoState {
   /** Ticket of the last line written out, unwrapped (for order and for counting late lines). */
   private readonly last: Float64Array;
 
-  constructor(readonly sab: SharedArrayBuffer, readonly stagingSab: SharedArrayBuffer) {
+  constructor(
+    readonly sab: SharedArrayBuffer,
+    readonly stagingSab: SharedArrayBuffer,
+  ) {
     this.last = new Float64Array(sab, 0, 1);
     this.words = new Int32Array(sab, 8);
     this.staging = new Uint8Array(stagingSab);

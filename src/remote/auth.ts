@@ -26,7 +26,9 @@ export function checkToken(token: unknown): string {
  */
 export function authorized(header: string | undefined, token: string): boolean {
   const m = typeof header === 'string' ? /^Bearer[ ]+(\S+)[ ]*$/i.exec(header) : null;
-  const given = createHash('sha256').update(m ? m[1]! : '').digest();
+  const given = createHash('sha256')
+    .update(m ? m[1]! : '')
+    .digest();
   const expected = createHash('sha256').update(token).digest();
   return timingSafeEqual(given, expected) && m !== null;
 }

@@ -7,18 +7,7 @@
 import { request, type IncomingMessage } from 'node:http';
 import type { BufferStats } from '../buffer/index.js';
 import { RelayError, invalidArg, messageOf, type RemoteErrorCode } from '../errors.js';
-import {
-  END_TRAILER,
-  ProtocolError,
-  STATS_TRAILER,
-  STATUS,
-  encodePath,
-  type EndReason,
-  type ErrorBody,
-  type FileInfo,
-  type Listing,
-  type ServerInfo,
-} from './protocol.js';
+import { END_TRAILER, ProtocolError, STATS_TRAILER, STATUS, encodePath, type EndReason, type ErrorBody, type FileInfo, type Listing, type ServerInfo } from './protocol.js';
 import { findSocket } from './socket-dir.js';
 
 export interface RemoteOptions {

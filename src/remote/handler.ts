@@ -64,8 +64,7 @@ export function clientErrorHandler(err: Error & { code?: string }, socket: Socke
     socket.destroy();
     return;
   }
-  const code: ErrorCode =
-    err.code === 'HPE_HEADER_OVERFLOW' ? 'ETOOLARGE' : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 'ETIMEDOUT' : 'EBADREQUEST';
+  const code: ErrorCode = err.code === 'HPE_HEADER_OVERFLOW' ? 'ETOOLARGE' : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 'ETIMEDOUT' : 'EBADREQUEST';
   const message =
     code === 'ETIMEDOUT'
       ? 'the request line and headers did not arrive in time'
@@ -134,7 +133,7 @@ async function handle(ctx: ServeContext, transport: Transport, req: IncomingMess
 /** Waits up to NEWS_MS for a path this thread does not know yet (a file just made elsewhere). */
 const NEWS_MS = 250;
 async function settle(table: FileTable, path: string): Promise<void> {
-  for (const deadline = Date.now() + NEWS_MS; !table.file(path) && !table.isDir(path) && Date.now() < deadline; ) {
+  for (const deadline = Date.now() + NEWS_MS; !table.file(path) && !table.isDir(path) && Date.now() < deadline;) {
     await new Promise((resolve) => setTimeout(resolve, 5));
   }
 }
@@ -242,8 +241,7 @@ function sendError(res: ServerResponse, err: unknown): void {
     }
     return;
   }
-  const perr =
-    err instanceof ProtocolError ? err : new ProtocolError('EINTERNAL', `internal error: ${(err as Error)?.message ?? String(err)}`);
+  const perr = err instanceof ProtocolError ? err : new ProtocolError('EINTERNAL', `internal error: ${(err as Error)?.message ?? String(err)}`);
   if (perr.code === 'EMETHOD') res.setHeader('Allow', 'GET');
   sendJson(res, perr.body(), perr.status);
 }

@@ -31,10 +31,7 @@ export interface WorkerConfig {
 export type ToWorker = { type: 'seed'; entries: FileEntry[] } | { type: 'close'; graceMs: number };
 
 /** Messages to the producer's thread. */
-export type FromWorker =
-  | { type: 'ready'; tcpPort: number | null }
-  | { type: 'error'; code: string; message: string }
-  | { type: 'closed' };
+export type FromWorker = { type: 'ready'; tcpPort: number | null } | { type: 'error'; code: string; message: string } | { type: 'closed' };
 
 const SWEEP_MS = 1000;
 

@@ -194,7 +194,8 @@ function started(worker: Worker): Promise<number | null> {
     const timer = setTimeout(() => done(new RelayError('ERELAY_SERVER_FAILED', `relayfs remote server thread did not start within ${START_TIMEOUT_MS} ms`)), START_TIMEOUT_MS);
     const onMessage = (msg: FromWorker): void => {
       if (msg.type === 'ready') done(null, msg.tcpPort);
-      else if (msg.type === 'error') done(new RelayError('ERELAY_SERVER_FAILED', `relayfs remote server could not listen: ${msg.message}`, { cause: { code: msg.code, message: msg.message } }));
+      else if (msg.type === 'error')
+        done(new RelayError('ERELAY_SERVER_FAILED', `relayfs remote server could not listen: ${msg.message}`, { cause: { code: msg.code, message: msg.message } }));
     };
     const onError = (err: Error): void => done(new RelayError('ERELAY_SERVER_FAILED', `relayfs remote server thread failed: ${err.message}`, { cause: err }));
     const onExit = (code: number): void => done(new RelayError('ERELAY_SERVER_FAILED', `relayfs remote server thread exited (code ${code}) before listening`));

@@ -103,7 +103,9 @@ function connectError(u: NatsUrl, err: unknown): ShipError {
   const e = err as Error & { code?: string };
   if (e?.name === 'AuthorizationError' || /authori[sz]ation/i.test(e?.message ?? '')) {
     const how = u.user ? `user ${JSON.stringify(u.user)} and its password` : u.token ? 'the token' : 'no credentials';
-    return new ShipError('ENATS_AUTH', `${u.display}: authentication failed with ${how} (give them in the URL: nats://user:password@host:port or nats://token@host:port)`, { cause: err });
+    return new ShipError('ENATS_AUTH', `${u.display}: authentication failed with ${how} (give them in the URL: nats://user:password@host:port or nats://token@host:port)`, {
+      cause: err,
+    });
   }
   const code = e?.code ?? '';
   const why =
@@ -123,7 +125,11 @@ export async function streamInfo(c: Connected, stream: string): Promise<StreamIn
     return await c.jsm.streams.info(stream);
   } catch (err) {
     if ((err as Error)?.name === 'StreamNotFoundError' || /stream not found/i.test((err as Error)?.message ?? '')) {
-      throw new ShipError('ENATS_NO_STREAM', `${c.url.display}: no stream ${JSON.stringify(stream)} (create it: nats stream add ${stream} --subjects '${DEFAULT_PREFIX}.>', or ship with --create-stream)`, { cause: err });
+      throw new ShipError(
+        'ENATS_NO_STREAM',
+        `${c.url.display}: no stream ${JSON.stringify(stream)} (create it: nats stream add ${stream} --subjects '${DEFAULT_PREFIX}.>', or ship with --create-stream)`,
+        { cause: err },
+      );
     }
     throw err;
   }

@@ -212,7 +212,8 @@ class Rebuild {
       this.duplicates++;
       return;
     }
-    if (offset < this.next) data = data.subarray(this.next - offset); // overlap: keep the new part only
+    if (offset < this.next)
+      data = data.subarray(this.next - offset); // overlap: keep the new part only
     else if (offset > this.next) {
       this.holes++;
       this.holeBytes += offset - this.next;
@@ -221,7 +222,7 @@ class Rebuild {
       await mkdir(this.path.slice(0, this.path.lastIndexOf('/')), { recursive: true });
       this.fh = await open(this.path, 'w');
     }
-    for (let done = 0; done < data.length; ) done += (await this.fh.write(data, done, data.length - done)).bytesWritten;
+    for (let done = 0; done < data.length;) done += (await this.fh.write(data, done, data.length - done)).bytesWritten;
     this.klogSeen ||= klog;
     if (this.scanner) {
       try {

@@ -455,7 +455,10 @@ async function checkStream(conn: Connected, stream: string, prefix: string, crea
     if (!(create && err instanceof ShipError && err.code === 'ENATS_NO_STREAM')) throw err;
     const taken = await conn.jsm.streams.find(`${prefix}.h.p.c.0`).catch(() => null);
     if (taken) {
-      throw new ShipError('ENATS_STREAM_SUBJECTS', `${conn.url.display}: stream ${taken} already takes ${prefix}.>: ship to it (--stream ${taken}) or use another --subject-prefix`);
+      throw new ShipError(
+        'ENATS_STREAM_SUBJECTS',
+        `${conn.url.display}: stream ${taken} already takes ${prefix}.>: ship to it (--stream ${taken}) or use another --subject-prefix`,
+      );
     }
     info = await conn.jsm.streams.add({ name: stream, subjects: [`${prefix}.>`] });
   }

@@ -98,8 +98,18 @@ export async function exportChromeTrace(options: ChromeExportOptions): Promise<C
   const totalBytes = inputs.reduce((n, i) => n + i.bytes, 0);
   const w = new EventWriter(options.out);
   const sum: ChromeExportSummary = {
-    records: 0, events: 0, threads: 0, spans: 0, asyncSpans: 0, unfinishedSpans: 0, counters: 0,
-    lost: 0, lossMarkers: 0, dropMarkers: 0, fillSamples: 0, files: [],
+    records: 0,
+    events: 0,
+    threads: 0,
+    spans: 0,
+    asyncSpans: 0,
+    unfinishedSpans: 0,
+    counters: 0,
+    lost: 0,
+    lossMarkers: 0,
+    dropMarkers: 0,
+    fillSamples: 0,
+    files: [],
   };
   const started = Date.now();
   let nextReport = started;
@@ -140,7 +150,9 @@ export async function exportChromeTrace(options: ChromeExportOptions): Promise<C
     report(0, true);
   }
   sum.events = w.count;
-  await w.end({ relayfs: { inputs: inputs.map((i) => ({ path: i.path, source: i.sidecar?.source ?? null, totals: i.sidecar?.totals ?? null })), summary: { ...sum, files: undefined } } });
+  await w.end({
+    relayfs: { inputs: inputs.map((i) => ({ path: i.path, source: i.sidecar?.source ?? null, totals: i.sidecar?.totals ?? null })), summary: { ...sum, files: undefined } },
+  });
   return sum;
 }
 
@@ -277,7 +289,16 @@ function recordEvent(rec: KlogRecord, pid: number, track: Track, w: EventWriter,
     case 'text': {
       const text = recordText(rec);
       const cut = text.length > TEXT_NAME_MAX;
-      w.add({ ph: 'I', s: 't', cat: 'klog', name: cut ? `${text.slice(0, TEXT_NAME_MAX)}…` : text, pid, tid, ts, args: cut || rec.truncated ? { seq: rec.seq, text, truncated: rec.truncated || undefined } : { seq: rec.seq } });
+      w.add({
+        ph: 'I',
+        s: 't',
+        cat: 'klog',
+        name: cut ? `${text.slice(0, TEXT_NAME_MAX)}…` : text,
+        pid,
+        tid,
+        ts,
+        args: cut || rec.truncated ? { seq: rec.seq, text, truncated: rec.truncated || undefined } : { seq: rec.seq },
+      });
       return;
     }
     case 'raw':
@@ -300,7 +321,16 @@ function recordEvent(rec: KlogRecord, pid: number, track: Track, w: EventWriter,
       const at = open.findLastIndex((s) => s.id === e.id);
       if (at < 0) {
         // Its begin was overwritten, dropped (a gap says so) or made before recording started.
-        w.add({ ph: 'I', s: 't', cat: 'klog', name: `end of ${e.name || `span #${e.id}`} (its begin is not in the recording)`, pid, tid, ts, args: { id: e.id, ...parseArgs(e.args) } });
+        w.add({
+          ph: 'I',
+          s: 't',
+          cat: 'klog',
+          name: `end of ${e.name || `span #${e.id}`} (its begin is not in the recording)`,
+          pid,
+          tid,
+          ts,
+          args: { id: e.id, ...parseArgs(e.args) },
+        });
         return;
       }
       const span = open[at]!;
@@ -328,9 +358,27 @@ function completeEvent(span: OpenSpan, endNs: number, endArgs: string, pid: numb
 function lossMarker(ev: Exclude<SequenceEvent, { kind: 'restart' }>, pid: number, tid: number): object {
   if (ev.kind === 'gap') {
     const to = (ev.from + ev.count - 1) >>> 0;
-    return { ph: 'I', s: 't', cat: 'loss', name: `lost ${ev.count} record${ev.count === 1 ? '' : 's'}`, pid, tid, ts: us(ev.timestamp), args: { from: ev.from, to, count: ev.count } };
+    return {
+      ph: 'I',
+      s: 't',
+      cat: 'loss',
+      name: `lost ${ev.count} record${ev.count === 1 ? '' : 's'}`,
+      pid,
+      tid,
+      ts: us(ev.timestamp),
+      args: { from: ev.from, to, count: ev.count },
+    };
   }
-  return { ph: 'I', s: 't', cat: 'loss', name: `${ev.count} earlier record${ev.count === 1 ? '' : 's'} not here`, pid, tid, ts: us(ev.timestamp), args: { count: ev.count, why: 'overwritten (flight recorder) or made before recording started' } };
+  return {
+    ph: 'I',
+    s: 't',
+    cat: 'loss',
+    name: `${ev.count} earlier record${ev.count === 1 ? '' : 's'} not here`,
+    pid,
+    tid,
+    ts: us(ev.timestamp),
+    args: { count: ev.count, why: 'overwritten (flight recorder) or made before recording started' },
+  };
 }
 
 async function exportFill(input: Pick<Input, 'path' | 'shift'>, pid: number, w: EventWriter): Promise<number> {

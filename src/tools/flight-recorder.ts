@@ -81,7 +81,15 @@ export class FlightRecorder {
       accessSync(this.dumpDir, fsConstants.W_OK | fsConstants.X_OK);
       this.dentry = this.fs.createDir(opts.name);
       undo.push(() => this.fs.removeRecursive(this.dentry));
-      this.chan = relayOpen(opts.base, this.dentry, opts.subbufSize, opts.nSubbufs, overwriteCallbacks(this.fs), undefined, opts.buffers === undefined ? {} : { buffers: opts.buffers });
+      this.chan = relayOpen(
+        opts.base,
+        this.dentry,
+        opts.subbufSize,
+        opts.nSubbufs,
+        overwriteCallbacks(this.fs),
+        undefined,
+        opts.buffers === undefined ? {} : { buffers: opts.buffers },
+      );
       undo.push(() => relayClose(this.chan));
       if (this.klog) {
         registerKlogHandler(this.chan);
@@ -179,7 +187,11 @@ export class FlightRecorder {
         }),
       );
     }
-    if (options.dumpSignal) this.listen(options.dumpSignal, markLibraryListener(() => this.safeDump('on-demand')));
+    if (options.dumpSignal)
+      this.listen(
+        options.dumpSignal,
+        markLibraryListener(() => this.safeDump('on-demand')),
+      );
   }
 
   private listen(event: string, fn: (...args: never[]) => void): void {

@@ -47,7 +47,9 @@ export interface MergeSummary {
 }
 
 export async function merge(options: MergeOptions): Promise<MergeSummary> {
-  const inputs = options.inputs.flatMap((i) => (typeof i === 'string' ? expandInput(i).map((p) => ({ source: new DiskSource(p) as RelaySource, origin: originOf(p) })) : [{ source: i, origin: null }]));
+  const inputs = options.inputs.flatMap((i) =>
+    typeof i === 'string' ? expandInput(i).map((p) => ({ source: new DiskSource(p) as RelaySource, origin: originOf(p) })) : [{ source: i, origin: null }],
+  );
   const files: SourceFile[] = [];
   const origins: (Origin | null)[] = [];
   try {
@@ -77,7 +79,10 @@ export function expandInput(path: string): string[] {
     if (!statSync(path).isDirectory()) return [path];
     const entries = readdirSync(path, { withFileTypes: true });
     if (entries.some((e) => e.isFile() && /\d$/.test(e.name))) return [path];
-    const subdirs = entries.filter((e) => e.isDirectory()).map((e) => join(path, e.name)).filter((d) => statSync(join(d, SIDECAR_NAME), { throwIfNoEntry: false })?.isFile());
+    const subdirs = entries
+      .filter((e) => e.isDirectory())
+      .map((e) => join(path, e.name))
+      .filter((d) => statSync(join(d, SIDECAR_NAME), { throwIfNoEntry: false })?.isFile());
     return subdirs.length ? subdirs.sort() : [path];
   } catch {
     return [path]; // the source says what is wrong
@@ -186,7 +191,7 @@ class RecordHeap {
   push(item: HeapItem): void {
     const a = this.items;
     a.push(item);
-    for (let i = a.length - 1; i > 0; ) {
+    for (let i = a.length - 1; i > 0;) {
       const p = (i - 1) >> 1;
       if (!less(a[i]!, a[p]!)) break;
       [a[i], a[p]] = [a[p]!, a[i]!];
@@ -201,7 +206,7 @@ class RecordHeap {
     const last = a.pop()!;
     if (a.length > 0) {
       a[0] = last;
-      for (let i = 0; ; ) {
+      for (let i = 0; ;) {
         const l = 2 * i + 1;
         const r = l + 1;
         let m = i;

@@ -58,7 +58,16 @@ function jsonLines(): LineWriter {
       // One object literal per shape: spreading costs more than the rest of the line.
       const line =
         rec.type === 'text'
-          ? { kind: 'record', ts: rec.timestamp, buffer: rec.buffer, thread: rec.thread, seq: rec.seq, type: rec.type, text: recordText(rec), truncated: rec.truncated || undefined }
+          ? {
+              kind: 'record',
+              ts: rec.timestamp,
+              buffer: rec.buffer,
+              thread: rec.thread,
+              seq: rec.seq,
+              type: rec.type,
+              text: recordText(rec),
+              truncated: rec.truncated || undefined,
+            }
           : rec.type === 'raw'
             ? { kind: 'record', ts: rec.timestamp, buffer: rec.buffer, thread: rec.thread, seq: rec.seq, type: rec.type, data: bufferOf(rec).toString('base64') }
             : { kind: 'record', ts: rec.timestamp, buffer: rec.buffer, thread: rec.thread, seq: rec.seq, type: rec.type, ...structured(rec) };

@@ -132,11 +132,7 @@ export async function record(options: RecordOptions): Promise<Sidecar> {
   sidecar.totals = totalsOf(sidecar.buffers);
   sidecar.endedAt = new Date().toISOString();
   const signal = options.signal;
-  sidecar.reason = failure
-    ? 'error'
-    : signal?.aborted
-      ? typeof signal.reason === 'string' ? signal.reason : 'stopped'
-      : source.live ? 'hangup' : 'end';
+  sidecar.reason = failure ? 'error' : signal?.aborted ? (typeof signal.reason === 'string' ? signal.reason : 'stopped') : source.live ? 'hangup' : 'end';
   sidecar.complete = !failure;
   if (failure) sidecar.error = (failure as Error)?.message ?? String(failure);
   for (const b of sidecar.buffers) {
@@ -219,7 +215,7 @@ class BufferRecorder {
   private async copyOnce(): Promise<boolean> {
     const data = await this.file.read();
     if (data.length === 0) return false;
-    for (let done = 0; done < data.length; ) {
+    for (let done = 0; done < data.length;) {
       const { bytesWritten } = await this.out.write(data, done, data.length - done);
       done += bytesWritten;
     }

@@ -211,10 +211,7 @@ export class RemoteSource implements RelaySource {
             return connectionError(err.code, `${sock}: not a socket`);
           case 'ECONNRESET':
           case 'EPIPE':
-            return connectionError(
-              'ECONNRESET',
-              `the connection to ${sock} was lost in the middle of a read of ${path} (the producer exited or was killed)`,
-            );
+            return connectionError('ECONNRESET', `the connection to ${sock} was lost in the middle of a read of ${path} (the producer exited or was killed)`);
           case 'ETIMEDOUT':
             return connectionError('ETIMEDOUT', `${sock}: no answer about ${path} in time (the producer's server is stuck?)`);
           case 'EBADPATH':

@@ -79,10 +79,7 @@ export interface Sidecar {
 }
 
 /** Fills in the derived fields of a buffer's summary from its counters. */
-export function summarizeBuffer(
-  base: { name: string; cpu: number; file: string; bytes: number; records: number | null },
-  stats: BufferStats | null,
-): BufferSummary {
+export function summarizeBuffer(base: { name: string; cpu: number; file: string; bytes: number; records: number | null }, stats: BufferStats | null): BufferSummary {
   if (!stats) return { ...base, written: null, drops: null, lost: null, unread: null, paddingRemoved: null, stats: null };
   const drops: BufferDrops = {
     full: stats.droppedFull,
@@ -116,8 +113,7 @@ export function unreadWarning(b: BufferSummary): string | null {
 }
 
 export function totalsOf(buffers: readonly BufferSummary[]): Totals {
-  const sum = (pick: (b: BufferSummary) => number | null): number | null =>
-    buffers.some((b) => pick(b) === null) ? null : buffers.reduce((n, b) => n + pick(b)!, 0);
+  const sum = (pick: (b: BufferSummary) => number | null): number | null => (buffers.some((b) => pick(b) === null) ? null : buffers.reduce((n, b) => n + pick(b)!, 0));
   return {
     bytes: buffers.reduce((n, b) => n + b.bytes, 0),
     records: sum((b) => b.records),
@@ -163,7 +159,7 @@ export function writeFileDurableSync(path: string, chunks: readonly Uint8Array[]
   let bytes = 0;
   try {
     for (const chunk of chunks) {
-      for (let done = 0; done < chunk.length; ) done += writeSync(fd, chunk, done, chunk.length - done);
+      for (let done = 0; done < chunk.length;) done += writeSync(fd, chunk, done, chunk.length - done);
       bytes += chunk.length;
     }
     fsyncSync(fd);

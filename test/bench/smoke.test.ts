@@ -34,13 +34,19 @@ test('bench --smoke: every case verifies at every size', { timeout: 600_000 }, a
     assert.equal(report.ok, true);
     assert.equal(report.settings.mode, 'smoke');
     assert.equal(typeof report.environment.node, 'string');
-    assert.deepEqual(report.settings.cases, registry.map((c) => c.name));
+    assert.deepEqual(
+      report.settings.cases,
+      registry.map((c) => c.name),
+    );
 
     for (const c of registry) {
       const got = report.cases.find((r) => r.name === c.name);
       assert.ok(got, `case ${c.name} missing from the report`);
       assert.equal(got.family, c.family);
-      assert.deepEqual(got.results.map((r) => r.size).sort((a, b) => a - b), [...c.sizes].sort((a, b) => a - b));
+      assert.deepEqual(
+        got.results.map((r) => r.size).sort((a, b) => a - b),
+        [...c.sizes].sort((a, b) => a - b),
+      );
       for (const cell of got.results) {
         const where = `${c.name} at ${cell.size} B`;
         assert.equal(cell.verified, true, `${where}: ${cell.failure}`);
@@ -59,11 +65,17 @@ test('bench --smoke: every case verifies at every size', { timeout: 600_000 }, a
 
     // Every case measured against another (klog-off ÷ empty-call) has its ratio.
     const paired = registry.filter((c) => c.versus);
-    assert.deepEqual([...new Set(report.versus.map((v) => v.caseName))], paired.map((c) => c.name));
+    assert.deepEqual(
+      [...new Set(report.versus.map((v) => v.caseName))],
+      paired.map((c) => c.name),
+    );
     for (const v of report.versus) assert.ok(v.ratio !== null && v.ratio > 0, `${v.caseName} ÷ ${v.versus}`);
 
     assert.ok(['relayfs', 'reference'].includes(report.ratios.subject));
-    assert.deepEqual(report.ratios.rows.map((r) => r.size), report.settings.sizes);
+    assert.deepEqual(
+      report.ratios.rows.map((r) => r.size),
+      report.settings.sizes,
+    );
     for (const row of report.ratios.rows) {
       assert.ok(row.baselines.some((b) => b.label === 'copy limit'));
       for (const b of row.baselines) assert.ok(b.ratio === null || b.ratio > 0);

@@ -86,7 +86,7 @@ describe('seqNext / seqAdd / seqDiff', () => {
           const next = seqNext(a, wrap);
           assert.equal(next, mod(a + 1, wrap));
           assert.ok(next >= 0 && next < wrap);
-          assert.equal(next % n, (a % n + 1) % n, 'slot continuity');
+          assert.equal(next % n, ((a % n) + 1) % n, 'slot continuity');
         },
       ),
       { numRuns: RUNS },

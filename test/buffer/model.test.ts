@@ -419,8 +419,6 @@ class Model {
     return Uint8Array.from(out);
   }
 
-
-
   /** Bytes a read() would return now. */
   available(): number {
     let total = 0;
@@ -732,8 +730,7 @@ function configArb(modes: Mode[], headers: HeaderKind, maxSubbufs = 6): fc.Arbit
       subbufSize,
       nSubbufs,
       mode,
-      headers:
-        mode === 'none' || headers === 'none' ? [0] : headers === 'four' ? [4] : raw.map((h) => Math.min(h, subbufSize - 2)),
+      headers: mode === 'none' || headers === 'none' ? [0] : headers === 'four' ? [4] : raw.map((h) => Math.min(h, subbufSize - 2)),
     }));
 }
 
@@ -868,8 +865,6 @@ describe('buffer model: regressions of disagreements found and fixed', () => {
     check(property(ALL, 'four', { reserve: true, partialReads: true }, GREEN));
   });
 
-
-
   test('bytesOverwritten with headers of varying size', () => {
     check(property(['over'], 'varying', {}, GREEN));
   });
@@ -927,11 +922,13 @@ describe('regressions: minimal reproductions', () => {
     }
   });
 
-
-
   test('bytesOverwritten when the sub-buffer that takes the slot over has another header size', () => {
     let calls = 0;
-    const { chan, file, [Symbol.dispose]: done } = openOne(16, 1, (buf) => {
+    const {
+      chan,
+      file,
+      [Symbol.dispose]: done,
+    } = openOne(16, 1, (buf) => {
       if (calls++ > 0) subbufStartReserve(buf, 4); // no header in the first sub-buffer, 4 bytes from then on
       return 1;
     });

@@ -35,17 +35,34 @@ describe('Creating a channel', () => {
     const fs = freshFs();
     const calls: { filename: string; parent: unknown; mode: number; cpu: number }[] = [];
     const base = hostfsCallbacks(fs);
-    const chan = relayOpen('cpu', null, 64, 4, {
-      createBufFile(filename, parent, mode, buf, isGlobal) {
-        calls.push({ filename, parent, mode, cpu: buf.cpu });
-        return base.createBufFile(filename, parent, mode, buf, isGlobal);
+    const chan = relayOpen(
+      'cpu',
+      null,
+      64,
+      4,
+      {
+        createBufFile(filename, parent, mode, buf, isGlobal) {
+          calls.push({ filename, parent, mode, cpu: buf.cpu });
+          return base.createBufFile(filename, parent, mode, buf, isGlobal);
+        },
+        removeBufFile: base.removeBufFile,
       },
-      removeBufFile: base.removeBufFile,
-    }, undefined, { buffers: 3 });
-    assert.deepEqual(calls.map((c) => c.filename), ['cpu0', 'cpu1', 'cpu2']);
-    assert.deepEqual(calls.map((c) => c.cpu), [0, 1, 2]);
+      undefined,
+      { buffers: 3 },
+    );
+    assert.deepEqual(
+      calls.map((c) => c.filename),
+      ['cpu0', 'cpu1', 'cpu2'],
+    );
+    assert.deepEqual(
+      calls.map((c) => c.cpu),
+      [0, 1, 2],
+    );
     assert.ok(calls.every((c) => c.parent === null && c.mode === 0o400));
-    assert.deepEqual(fs.readdir('/').map((e) => e.path), ['/cpu0', '/cpu1', '/cpu2']);
+    assert.deepEqual(
+      fs.readdir('/').map((e) => e.path),
+      ['/cpu0', '/cpu1', '/cpu2'],
+    );
     assert.equal(chan.buffers.length, 3);
     relayClose(chan);
   });
@@ -54,7 +71,10 @@ describe('Creating a channel', () => {
     const fs = freshFs();
     const dir = fs.createDir('trace');
     const chan = relayOpen('cpu', dir, 64, 2, hostfsCallbacks(fs), undefined, { buffers: 2 });
-    assert.deepEqual(fs.readdir('/trace').map((e) => e.name), ['cpu0', 'cpu1']);
+    assert.deepEqual(
+      fs.readdir('/trace').map((e) => e.name),
+      ['cpu0', 'cpu1'],
+    );
     relayClose(chan);
     assert.deepEqual(fs.readdir('/trace'), []);
     fs.remove(dir); // the client cleans up its own directories
@@ -83,7 +103,10 @@ describe('Creating a channel', () => {
       },
       removeBufFile: base.removeBufFile,
     });
-    assert.throws(() => relayOpen('cpu', null, 64, 4, failOn(2, 'throw'), undefined, { buffers: 3 }), (e: unknown) => code('ERELAY_CREATE_FAILED')(e) && /disk on fire/.test((e as Error).message));
+    assert.throws(
+      () => relayOpen('cpu', null, 64, 4, failOn(2, 'throw'), undefined, { buffers: 3 }),
+      (e: unknown) => code('ERELAY_CREATE_FAILED')(e) && /disk on fire/.test((e as Error).message),
+    );
     assert.deepEqual(fs.readdir('/'), []);
     assert.throws(() => relayOpen('cpu', null, 64, 4, failOn(0, 'null'), undefined, { buffers: 3 }), code('ERELAY_CREATE_FAILED'));
     assert.deepEqual(fs.readdir('/'), []);
@@ -94,13 +117,21 @@ describe('Creating a channel', () => {
     const data = { name: 'mine' };
     const seen: unknown[] = [];
     const base = hostfsCallbacks(fs);
-    const chan = relayOpen('cpu', null, 64, 2, {
-      createBufFile(filename, parent, mode, buf, g) {
-        seen.push(buf.chan.privateData, buf.privateData);
-        return base.createBufFile(filename, parent, mode, buf, g);
+    const chan = relayOpen(
+      'cpu',
+      null,
+      64,
+      2,
+      {
+        createBufFile(filename, parent, mode, buf, g) {
+          seen.push(buf.chan.privateData, buf.privateData);
+          return base.createBufFile(filename, parent, mode, buf, g);
+        },
+        removeBufFile: base.removeBufFile,
       },
-      removeBufFile: base.removeBufFile,
-    }, data, { buffers: 2 });
+      data,
+      { buffers: 2 },
+    );
     assert.equal(chan.privateData, data);
     assert.deepEqual(seen, [data, data, data, data]);
     assert.ok(seen.every((d) => d === data));
@@ -112,10 +143,18 @@ describe('Creating a channel', () => {
     let created = 0;
     let removed = 0;
     const base = hostfsCallbacks(fs, { global: true });
-    const chan = relayOpen('glob', null, 64, 4, {
-      createBufFile: (...args) => (created++, base.createBufFile(...args)),
-      removeBufFile: (d) => (removed++, base.removeBufFile(d)),
-    }, undefined, { buffers: 4 });
+    const chan = relayOpen(
+      'glob',
+      null,
+      64,
+      4,
+      {
+        createBufFile: (...args) => (created++, base.createBufFile(...args)),
+        removeBufFile: (d) => (removed++, base.removeBufFile(d)),
+      },
+      undefined,
+      { buffers: 4 },
+    );
     assert.equal(chan.isGlobal, true);
     assert.equal(chan.buffers.length, 1);
     assert.equal(created, 1);
@@ -152,7 +191,10 @@ describe('Buffer-only channels', () => {
     assert.ok(relayWrite(chan, bytes(20, 5)));
     const dir = fs.createDir('late');
     relayLateSetupFiles(chan, 'early', dir);
-    assert.deepEqual(fs.readdir('/late').map((e) => e.name), ['early0', 'early1']);
+    assert.deepEqual(
+      fs.readdir('/late').map((e) => e.name),
+      ['early0', 'early1'],
+    );
     const file = fs.openSync('/late/early0');
     assert.deepEqual(file.read(), bytes(20, 5));
     file.close();
@@ -166,7 +208,10 @@ describe('Buffer-only channels', () => {
     const chan = relayOpen(null, null, 64, 4, hostfsCallbacks(fs), undefined, { global: true });
     assert.equal(chan.buffers.length, 1);
     relayLateSetupFiles(chan, 'g', null);
-    assert.deepEqual(fs.readdir('/').map((e) => e.name), ['g0']);
+    assert.deepEqual(
+      fs.readdir('/').map((e) => e.name),
+      ['g0'],
+    );
     relayClose(chan);
     const perThread = relayOpen(null, null, 64, 4, hostfsCallbacks(fs, { global: true }), undefined, { buffers: 2 });
     assert.throws(() => relayLateSetupFiles(perThread, 'g', null), /isGlobal/);

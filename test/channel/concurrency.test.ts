@@ -51,10 +51,12 @@ async function run(opts: {
   const readerExited = once(reader, 'exit');
   // With flushing, the writers go on until the main thread has flushed FLUSHES times while they write.
   const stop = opts.flushing ? new Int32Array(new SharedArrayBuffer(4)) : undefined;
-  const writers = Array.from({ length: opts.writers }, (_, writer) =>
-    new Worker(fixture('writer'), {
-      workerData: { handle: chan.handle(), writer, accepted: ACCEPTED, stop, minLen: 16, maxLen: 300, lean: opts.lean },
-    }),
+  const writers = Array.from(
+    { length: opts.writers },
+    (_, writer) =>
+      new Worker(fixture('writer'), {
+        workerData: { handle: chan.handle(), writer, accepted: ACCEPTED, stop, minLen: 16, maxLen: 300, lean: opts.lean },
+      }),
   );
   const exited = Promise.all(writers.map((w) => once(w, 'exit'))); // listen now: a worker can exit right after its message
   const replies = Promise.all(writers.map((w) => once(w, 'message')));
@@ -140,8 +142,7 @@ test('global buffer: writers in two threads share one buffer safely', async () =
 test('a thread started after relay_open gets its own buffer, or ERELAY_NO_BUFFER when none is left', async () => {
   const fs = freshFs();
   const chan = relayOpen('cpu', null, 4096, 4, hostfsCallbacks(fs), undefined, { buffers: 2 });
-  const start = (writer: number) =>
-    new Worker(fixture('writer'), { workerData: { handle: chan.handle(), writer, accepted: 100, minLen: 16, maxLen: 64 } });
+  const start = (writer: number) => new Worker(fixture('writer'), { workerData: { handle: chan.handle(), writer, accepted: 100, minLen: 16, maxLen: 64 } });
   const first = await Promise.all([start(0), start(1)].map(async (w) => (await once(w, 'message'))[0] as WriterResult));
   const late = (await once(start(2), 'message'))[0] as WriterResult;
   assert.deepEqual(first.map((r) => r.cpu).sort(), [0, 1]);

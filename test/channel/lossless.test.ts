@@ -73,7 +73,11 @@ test('a lossless writer and a slow reader: every message delivered in order, non
     const { result, seqs, waits } = await drainSlowly(chan, w);
     assert.equal(result.error, undefined);
     assert.deepEqual([result.written, result.accepted, result.dropped], [count, count, 0]);
-    assert.deepEqual(seqs, Array.from({ length: count }, (_, i) => i), 'delivered == written, in order');
+    assert.deepEqual(
+      seqs,
+      Array.from({ length: count }, (_, i) => i),
+      'delivered == written, in order',
+    );
     assert.ok(waits > 0, 'the writer blocked at least once (the buffer holds far fewer than the messages)');
     const s = buf0(chan).reader.stats();
     assert.equal(s.droppedFull, 0);
@@ -93,7 +97,10 @@ test('lossless, property: any message lengths, every message delivered exactly o
         const { result, seqs } = await drainSlowly(chan, w);
         assert.equal(result.error, undefined);
         assert.equal(result.dropped, 0);
-        assert.deepEqual(seqs, Array.from({ length: count }, (_, i) => i));
+        assert.deepEqual(
+          seqs,
+          Array.from({ length: count }, (_, i) => i),
+        );
         assert.equal(buf0(chan).reader.stats().droppedFull, 0);
         await exited;
       } finally {
@@ -120,7 +127,10 @@ test('lossless with nobody reading: each write waits out the timeout, then is dr
     relayFlush(chan);
     const parsed: { seq: number }[] = [];
     parseMessages(buf0(chan).reader.read() ?? new Uint8Array(0), parsed as never);
-    assert.deepEqual(parsed.map((p) => p.seq), Array.from({ length: 10 }, (_, i) => i));
+    assert.deepEqual(
+      parsed.map((p) => p.seq),
+      Array.from({ length: 10 }, (_, i) => i),
+    );
     await exited;
   } finally {
     relayClose(chan);

@@ -20,11 +20,17 @@ test('cat decodes a recorded file as text or JSON, and --raw gives its bytes unc
     const [text, json] = await Promise.all([runCli(['cat', file]), runCli(['cat', '--json', file])]);
     assert.equal(text.code, 0);
     assert.equal(text.stdout, '+0.000000000 b0/t4 #0 hello\n+1.000000000 b0/t4 -- lost 1 record (#1..#1)\n+1.000000000 b0/t4 #2 raw 2 B dead\n');
-    assert.deepEqual(json.stdout.trim().split('\n').map((l) => JSON.parse(l)), [
-      { kind: 'record', ts: 5e9, buffer: 0, thread: 4, seq: 0, type: 'text', text: 'hello' },
-      { kind: 'loss', ts: 6e9, buffer: 0, thread: 4, from: 1, count: 1 },
-      { kind: 'record', ts: 6e9, buffer: 0, thread: 4, seq: 2, type: 'raw', data: '3q0=' },
-    ]);
+    assert.deepEqual(
+      json.stdout
+        .trim()
+        .split('\n')
+        .map((l) => JSON.parse(l)),
+      [
+        { kind: 'record', ts: 5e9, buffer: 0, thread: 4, seq: 0, type: 'text', text: 'hello' },
+        { kind: 'loss', ts: 6e9, buffer: 0, thread: 4, from: 1, count: 1 },
+        { kind: 'record', ts: 6e9, buffer: 0, thread: 4, seq: 2, type: 'raw', data: '3q0=' },
+      ],
+    );
     const { stdout } = await promisify(execFile)(process.execPath, [CLI, 'cat', '--raw', file], { encoding: 'buffer' });
     assert.deepEqual(stdout, readFileSync(file));
 

@@ -29,7 +29,14 @@ test('export writes a Chrome trace of a recording; merge shows span records as l
         encodeRecord({ type: 'span-begin', ...at(0, 1_000_000) }, structured(1, 'outer', '{"k":1}')),
         encodeRecord({ type: 'text', ...at(1, 1_500_000) }, 'inside'),
         encodeRecord({ type: 'span-end', ...at(2, 3_000_000) }, structured(1, 'outer')),
-        encodeRecord({ type: 'counter', ...at(5, 4_000_000) }, (() => { const p = structured(0, 'depth'); p.writeDoubleLE(2.5, 0); return p; })()),
+        encodeRecord(
+          { type: 'counter', ...at(5, 4_000_000) },
+          (() => {
+            const p = structured(0, 'depth');
+            p.writeDoubleLE(2.5, 0);
+            return p;
+          })(),
+        ),
       ]),
     );
     const out = join(dir, 'trace.json');

@@ -31,8 +31,14 @@ test('merge prints one ordered stream, to stdout or a file, with losses and a su
     const json = await runCli(['merge', '--json', '-o', out, join(dir, 'cpu0'), join(dir, 'cpu1')]);
     assert.equal(json.code, 0);
     assert.equal(json.stdout, '');
-    const lines = readFileSync(out, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { kind: string; text?: string; lost?: number });
-    assert.deepEqual(lines.map((l) => l.text ?? l.kind), ['a', 'b', 'loss', 'c', 'line\nbreak', 'summary']);
+    const lines = readFileSync(out, 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { kind: string; text?: string; lost?: number });
+    assert.deepEqual(
+      lines.map((l) => l.text ?? l.kind),
+      ['a', 'b', 'loss', 'c', 'line\nbreak', 'summary'],
+    );
     assert.equal(lines.at(-1)!.lost, 2);
 
     const strict = await runCli(['merge', '--strict', '-q', dir]);

@@ -23,7 +23,10 @@ test('record until the producer closes the channel, then merge: sequence numbers
     assert.deepEqual(JSON.parse(readFileSync(join(out, 'relayfs.json'), 'utf8')), summary);
     assert.equal(summary.reason, 'hangup');
     assert.equal(summary.complete, true);
-    assert.deepEqual(summary.buffers.map((b) => b.name), ['cpu0', 'cpu1', 'cpu2']);
+    assert.deepEqual(
+      summary.buffers.map((b) => b.name),
+      ['cpu0', 'cpu1', 'cpu2'],
+    );
     const writers = JSON.parse(readFileSync(report, 'utf8')) as KlogWorkerResult[];
     for (const w of writers) {
       const b = summary.buffers.find((x) => x.cpu === w.cpu)!;
@@ -33,7 +36,10 @@ test('record until the producer closes the channel, then merge: sequence numbers
 
     const m = await runCli(['merge', '--json', out]);
     assert.equal(m.code, 0, m.stderr);
-    const lines = m.stdout.trim().split('\n').map((l) => JSON.parse(l) as { kind: string; thread: number; seq: number; ts: number; count?: number; records?: number });
+    const lines = m.stdout
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { kind: string; thread: number; seq: number; ts: number; count?: number; records?: number });
     const recs = lines.filter((l) => l.kind === 'record');
     assert.equal(recs.length, summary.totals.records);
     assert.equal(lines.at(-1)!.kind, 'summary');

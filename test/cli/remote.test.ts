@@ -113,7 +113,10 @@ test('record --socket: every file of another process to disk; records decode in 
     assert.equal(summary.reason, 'hangup');
     assert.equal(summary.complete, true);
     assert.deepEqual(summary.warnings, []);
-    assert.deepEqual(summary.buffers.map((b) => b.name), ['cpu0', 'cpu1', 'cpu2']);
+    assert.deepEqual(
+      summary.buffers.map((b) => b.name),
+      ['cpu0', 'cpu1', 'cpu2'],
+    );
     let recorded = 0;
     for (const w of writers) {
       const b = summary.buffers.find((x) => x.cpu === w.cpu)!;
@@ -142,7 +145,10 @@ test('record --socket: every file of another process to disk; records decode in 
     // merge reads the recording like any other: same records, in timestamp order, losses where sequences jump.
     const m = await runCli(['merge', '--json', out]);
     assert.equal(m.code, 0, m.stderr);
-    const lines = m.stdout.trim().split('\n').map((l) => JSON.parse(l) as { kind: string; ts: number; count?: number });
+    const lines = m.stdout
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { kind: string; ts: number; count?: number });
     const recs = lines.filter((l) => l.kind === 'record');
     assert.equal(recs.length, summary.totals.records);
     recs.forEach((rec, i) => i > 0 && assert.ok(rec.ts >= recs[i - 1]!.ts));
@@ -210,7 +216,10 @@ test('cat --socket prints the consuming read; cat -f unix:SOCKET:/path follows u
   await prod.next('closed');
   const f = await follow.done;
   assert.equal(f.code, 0, f.stderr);
-  const recs = f.stdout.trim().split('\n').map((l) => JSON.parse(l) as { kind: string; seq: number; buffer: number });
+  const recs = f.stdout
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l) as { kind: string; seq: number; buffer: number });
   assert.equal(recs.length, 300);
   recs.forEach((rec, i) => {
     assert.equal(rec.kind, 'record');
@@ -228,12 +237,18 @@ test('top --socket / --pid: JSON lines of live counters, until the channel close
 
   const r = await runCli(['top', '--socket', socketPath, '--json', '--count', '2', '--interval', '50']);
   assert.equal(r.code, 0, r.stderr);
-  const frames = r.stdout.trim().split('\n').map((l) => JSON.parse(l));
+  const frames = r.stdout
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l));
   assert.equal(frames.length, 2);
   for (const frame of frames) {
     assert.equal(frame.source, `unix:${socketPath}`);
     assert.equal(frame.closed, false);
-    assert.deepEqual(frame.buffers.map((b: { name: string }) => b.name), ['cpu0', 'cpu1']);
+    assert.deepEqual(
+      frame.buffers.map((b: { name: string }) => b.name),
+      ['cpu0', 'cpu1'],
+    );
     for (const b of frame.buffers) {
       const w = writers.find((x) => `cpu${x.cpu}` === b.name)!;
       assert.equal(b.written, w.stats.written, 'top reads the counters without consuming');

@@ -20,12 +20,18 @@ test('top of a live channel: one JSON line per update with fill level, rates and
     RELAYFS_TEST_HOLD: '1',
   });
   assert.equal(r.code, 0, r.stderr);
-  const frames = r.stdout.trim().split('\n').map((l) => JSON.parse(l) as Frame);
+  const frames = r.stdout
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l) as Frame);
   assert.equal(frames.length, 3);
   for (const f of frames) {
     assert.equal(f.source, 'hostfs:/test-producer');
     assert.equal(f.closed, false);
-    assert.deepEqual(f.buffers.map((b) => b.name), ['cpu0', 'cpu1']);
+    assert.deepEqual(
+      f.buffers.map((b) => b.name),
+      ['cpu0', 'cpu1'],
+    );
     for (const b of f.buffers) {
       assert.ok(b.fill! >= 0 && b.fill! < 1, `fill ${b.fill}`);
       assert.ok(b.written! >= 0 && b.written! <= 1000, `written ${b.written}`);
@@ -44,10 +50,16 @@ test('top of a recorded directory shows its final counters once', async () => {
     assert.equal(rec.code, 0, rec.stderr);
     const r = await runCli(['top', dir]);
     assert.equal(r.code, 0, r.stderr);
-    const frames = r.stdout.trim().split('\n').map((l) => JSON.parse(l) as Frame);
+    const frames = r.stdout
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as Frame);
     assert.equal(frames.length, 1);
     assert.equal(frames[0]!.closed, true);
-    assert.deepEqual(frames[0]!.buffers.map((b) => b.written! + b.lost!), [300, 300]);
+    assert.deepEqual(
+      frames[0]!.buffers.map((b) => b.written! + b.lost!),
+      [300, 300],
+    );
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

@@ -13,7 +13,10 @@ test('directories: create, list, refuse bad names, remove only when empty', () =
   const a = fs.createDir('a');
   const b = fs.createDir('b', a);
   assert.deepEqual(fs.readdir('/'), [{ name: 'a', path: '/a', kind: 'dir' }]);
-  assert.deepEqual(fs.readdir('/a').map((e) => e.path), ['/a/b']);
+  assert.deepEqual(
+    fs.readdir('/a').map((e) => e.path),
+    ['/a/b'],
+  );
   assert.throws(() => fs.createDir('a'), code('EEXIST'));
   for (const bad of ['', '..', 'x/y', '.']) assert.throws(() => fs.createDir(bad), code('ERELAY_INVALID_ARG'));
   assert.throws(() => fs.remove(a), code('ENOTEMPTY'));

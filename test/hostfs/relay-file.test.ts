@@ -112,7 +112,10 @@ describe('mmap()', () => {
     }
     relayFlush(chan);
     drain();
-    assert.deepEqual(got, Array.from({ length: 10 }, (_, i) => bytes(24, i)));
+    assert.deepEqual(
+      got,
+      Array.from({ length: 10 }, (_, i) => bytes(24, i)),
+    );
     assert.equal(file.stats().droppedFull, 0);
     map.unmap();
     file.close();

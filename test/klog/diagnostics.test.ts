@@ -114,21 +114,35 @@ test('user-named TracingChannels (sync, promise, failing) and plain channels', a
   const cap = capture();
   off = klogDiagnostics({ httpServer: false, httpClient: false, fetch: false, tracingChannels: ['myapp.job'], channels: ['myapp.event'] });
   const tc = dc.tracingChannel('myapp.job');
-  assert.equal(tc.traceSync(() => 5, { job: 'sync' }), 5);
+  assert.equal(
+    tc.traceSync(() => 5, { job: 'sync' }),
+    5,
+  );
   let release!: () => void;
   const p = tc.tracePromise(() => new Promise<void>((r) => (release = r)), { job: 'async' });
   assert.equal(spansOf(cap.recs).find((s) => s.begin.job === 'async')!.end, null, 'still running');
   release();
   await p;
-  await assert.rejects(tc.tracePromise(async () => { throw new Error('boom'); }, { job: 'fails' }), /boom/);
+  await assert.rejects(
+    tc.tracePromise(
+      async () => {
+        throw new Error('boom');
+      },
+      { job: 'fails' },
+    ),
+    /boom/,
+  );
   dc.channel('myapp.event').publish({ user: 'ann', n: 1, skipped: { nested: true } });
 
   const spans = spansOf(cap.recs);
-  assert.deepEqual(spans.map((s) => [s.name, s.begin.job, s.end]), [
-    ['myapp.job', 'sync', {}],
-    ['myapp.job', 'async', {}],
-    ['myapp.job', 'fails', { error: 'Error: boom' }],
-  ]);
+  assert.deepEqual(
+    spans.map((s) => [s.name, s.begin.job, s.end]),
+    [
+      ['myapp.job', 'sync', {}],
+      ['myapp.job', 'async', {}],
+      ['myapp.job', 'fails', { error: 'Error: boom' }],
+    ],
+  );
   assert.deepEqual(cap.recs.filter((r) => r.type === 'text').map(recordText), ['myapp.event {"user":"ann","n":1}']);
 });
 
@@ -153,7 +167,10 @@ test('a worker subscribes itself with klogAttach({ diagnostics: true }): its req
     const file = await hostfs.open(`/${name}/cpu0`);
     const spans = spansOf([...decodeRecords(file.read())]);
     file.close();
-    assert.deepEqual(spans.map((s) => [s.name, s.thread, s.end]), [['GET /from-main', threadId, { status: 200 }]]);
+    assert.deepEqual(
+      spans.map((s) => [s.name, s.thread, s.end]),
+      [['GET /from-main', threadId, { status: 200 }]],
+    );
   } finally {
     await w.terminate();
     relayClose(chan);

@@ -1,16 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import {
-  KLOG_HEADER_SIZE,
-  KLOG_NO_BUFFER,
-  KlogDecoder,
-  KlogFormatError,
-  KlogScanner,
-  decodeRecords,
-  encodeRecord,
-  recordText,
-} from '../../src/klog/index.js';
+import { KLOG_HEADER_SIZE, KLOG_NO_BUFFER, KlogDecoder, KlogFormatError, KlogScanner, decodeRecords, encodeRecord, recordText } from '../../src/klog/index.js';
 
 function concat(parts: Uint8Array[]): Uint8Array {
   const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
@@ -64,18 +55,33 @@ test('records decode back field for field', () => {
 test('bad magic, unknown version and a cut-short record are typed errors with the offset', () => {
   const good = encodeRecord({ type: 'text', timestamp: 1, seq: 0, thread: 0, buffer: 0 }, 'ok');
   const bad = concat([good, new TextEncoder().encode('this is not klog data at all, no it is not')]);
-  assert.throws(() => [...decodeRecords(bad)], (e: unknown) => e instanceof KlogFormatError && e.code === 'EKLOG_BAD_MAGIC' && e.offset === good.length);
+  assert.throws(
+    () => [...decodeRecords(bad)],
+    (e: unknown) => e instanceof KlogFormatError && e.code === 'EKLOG_BAD_MAGIC' && e.offset === good.length,
+  );
 
   const v3 = good.slice();
   v3[2] = 3;
-  assert.throws(() => [...decodeRecords(v3)], (e: unknown) => e instanceof KlogFormatError && e.code === 'EKLOG_VERSION' && /version 3/.test(e.message));
+  assert.throws(
+    () => [...decodeRecords(v3)],
+    (e: unknown) => e instanceof KlogFormatError && e.code === 'EKLOG_VERSION' && /version 3/.test(e.message),
+  );
 
   // Something else that is shorter than a header is still "not klog", not a cut-short record.
-  assert.throws(() => new KlogDecoder().push(new TextEncoder().encode('#!/bin/sh')), (e: unknown) => e instanceof KlogFormatError && e.code === 'EKLOG_BAD_MAGIC');
-  assert.throws(() => new KlogScanner().push(new Uint8Array([0x4b, 0x4c, 7])), (e: unknown) => e instanceof KlogFormatError && e.code === 'EKLOG_VERSION');
+  assert.throws(
+    () => new KlogDecoder().push(new TextEncoder().encode('#!/bin/sh')),
+    (e: unknown) => e instanceof KlogFormatError && e.code === 'EKLOG_BAD_MAGIC',
+  );
+  assert.throws(
+    () => new KlogScanner().push(new Uint8Array([0x4b, 0x4c, 7])),
+    (e: unknown) => e instanceof KlogFormatError && e.code === 'EKLOG_VERSION',
+  );
 
   const cut = concat([good, good.subarray(0, good.length - 1)]);
-  assert.throws(() => [...decodeRecords(cut)], (e: unknown) => e instanceof KlogFormatError && e.code === 'EKLOG_TRUNCATED' && e.offset === good.length);
+  assert.throws(
+    () => [...decodeRecords(cut)],
+    (e: unknown) => e instanceof KlogFormatError && e.code === 'EKLOG_TRUNCATED' && e.offset === good.length,
+  );
 });
 
 const recordArb = fc.record({
@@ -103,7 +109,10 @@ test('the streaming decoder and the scanner agree with the whole-buffer decoder 
       assert.equal(decoder.end(), null);
       assert.equal(scanner.records, records.length);
       assert.equal(scanner.atBoundary, true);
-      assert.deepEqual(got, records.map((r) => ({ seq: r.seq, payload: [...r.payload] })));
+      assert.deepEqual(
+        got,
+        records.map((r) => ({ seq: r.seq, payload: [...r.payload] })),
+      );
     }),
     { numRuns: 200 },
   );

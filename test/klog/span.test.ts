@@ -48,7 +48,10 @@ function shape(recs: KlogRecord[]): string[] {
 
 test('with no handler a span runs its function and records nothing; its arguments are never serialized', async () => {
   const explosive = { toJSON: () => assert.fail('serialized without a handler') };
-  assert.equal(klogSpan('sync', { explosive }, () => 42), 42);
+  assert.equal(
+    klogSpan('sync', { explosive }, () => 42),
+    42,
+  );
   assert.equal(await klogSpan('async', { explosive }, async () => 'x'), 'x');
   assert.equal(klogBegin('manual', { explosive }), 0);
   klogEnd(0);
@@ -66,12 +69,21 @@ test('spans of a sync function nest in the calling thread, ids match begin to en
   assert.equal(readSpanBegin(b2!).id, readSpanEnd(e2!).id);
   assert.notEqual(readSpanBegin(b1!).id, readSpanBegin(b2!).id);
   assert.ok(got.every((rec, i) => i === 0 || rec.timestamp >= got[i - 1]!.timestamp));
-  assert.deepEqual(got.map((rec) => rec.seq), [0, 1, 2, 3, 4]);
+  assert.deepEqual(
+    got.map((rec) => rec.seq),
+    [0, 1, 2, 3, 4],
+  );
 });
 
 test('a span ends when its function throws, with the error in the end record, and the error goes on', () => {
   const got = capture();
-  assert.throws(() => klogSpan('fails', () => { throw new TypeError('bad'); }), /bad/);
+  assert.throws(
+    () =>
+      klogSpan('fails', () => {
+        throw new TypeError('bad');
+      }),
+    /bad/,
+  );
   assert.deepEqual(shape(got), ['B fails ', 'E fails {"error":"TypeError: bad"}']);
 });
 
@@ -86,7 +98,12 @@ test('an async span ends when its promise settles, after the awaits inside it', 
   klogSpan('meanwhile', () => undefined);
   resolveInner();
   assert.equal(await p, 'done');
-  await assert.rejects(klogSpan('rejects', async () => { throw new Error('nope'); }), /nope/);
+  await assert.rejects(
+    klogSpan('rejects', async () => {
+      throw new Error('nope');
+    }),
+    /nope/,
+  );
   assert.deepEqual(shape(got), ['B request {"id":1}', 'B meanwhile ', 'E meanwhile ', 'E request ', 'B rejects ', 'E rejects {"error":"Error: nope"}']);
 });
 
@@ -114,8 +131,14 @@ test('a version 1 recording (text and raw records) still decodes', () => {
   const cpu0 = readFileSync(new URL('cpu0', dir));
   assert.equal(cpu0[2], 1, 'the fixture is version 1');
   const recs = [...decodeRecords(cpu0)];
-  assert.deepEqual(recs.map((r) => (r.type === 'text' ? recordText(r) : r.type)), ['main 1', 'main two', 'raw', 'main after the gap']);
-  assert.deepEqual(recs.map((r) => r.seq), [0, 1, 2, 4]);
+  assert.deepEqual(
+    recs.map((r) => (r.type === 'text' ? recordText(r) : r.type)),
+    ['main 1', 'main two', 'raw', 'main after the gap'],
+  );
+  assert.deepEqual(
+    recs.map((r) => r.seq),
+    [0, 1, 2, 4],
+  );
   assert.equal([...decodeRecords(readFileSync(new URL('cpu1', dir)))].length, 5);
 });
 
@@ -124,5 +147,8 @@ test('span and counter types are not defined in version 1: such a record is reje
   assert.equal(rec[2], 2);
   assert.equal([...decodeRecords(rec)][0]!.type, 'counter');
   rec[2] = 1;
-  assert.throws(() => [...decodeRecords(rec)], (err: unknown) => err instanceof KlogFormatError && err.code === 'EKLOG_BAD_HEADER' && /type 5/.test(err.message));
+  assert.throws(
+    () => [...decodeRecords(rec)],
+    (err: unknown) => err instanceof KlogFormatError && err.code === 'EKLOG_BAD_HEADER' && /type 5/.test(err.message),
+  );
 });

@@ -48,8 +48,14 @@ test('a function handler gets one record per call, numbered from 0', () => {
   klog('plain', 1, 2); // extra arguments are appended, as util.format does
   klogv('%d-%d-%d-%d-%d-%d-%d-%d-%d-%d', [1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
   klogRaw(new Uint8Array([9, 8, 7, 6]), 2);
-  assert.deepEqual(got.map((r) => (r.type === 'text' ? recordText(r) : [...r.payload])), ['hello world 42', 'x=undefined', 'plain 1 2', '1-2-3-4-5-6-7-8-9-10', [9, 8]]);
-  assert.deepEqual(got.map((r) => r.seq), [0, 1, 2, 3, 4]);
+  assert.deepEqual(
+    got.map((r) => (r.type === 'text' ? recordText(r) : [...r.payload])),
+    ['hello world 42', 'x=undefined', 'plain 1 2', '1-2-3-4-5-6-7-8-9-10', [9, 8]],
+  );
+  assert.deepEqual(
+    got.map((r) => r.seq),
+    [0, 1, 2, 3, 4],
+  );
   assert.ok(got.every((r) => r.thread === 0 && r.buffer === KLOG_NO_BUFFER));
   assert.ok(got.every((r, i) => i === 0 || r.timestamp >= got[i - 1]!.timestamp));
   unregisterKlogHandler();
@@ -82,7 +88,10 @@ test('with a channel, each call is one message in the calling thread’s buffer;
   klog('third');
   const file = hostfs.openSync(`${path}/cpu0`);
   const recs = [...decodeRecords(file.read())];
-  assert.deepEqual(recs.map((r) => r.seq), [0, 2]);
+  assert.deepEqual(
+    recs.map((r) => r.seq),
+    [0, 2],
+  );
   assert.equal(recs[0]!.buffer, 0);
   const stats = file.stats();
   assert.equal(stats.messagesWritten, 2);

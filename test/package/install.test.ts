@@ -71,11 +71,20 @@ test('the packed package installs into an empty project: command line, ESM impor
     // The suite runs after `npm run build`: pack what is built (prepack builds when a person packs).
     const [packed] = JSON.parse(await ok('npm', ['pack', '--ignore-scripts', '--json', '--pack-destination', dir], ROOT)) as { filename: string; files: { path: string }[] }[];
     const files = new Set(packed!.files.map((f) => f.path));
-    for (const f of ['LICENSE', 'CHANGELOG.md', 'README.md', 'package.json', 'dist/src/index.js', 'dist/src/index.d.ts', 'dist/src/cli/main.js']) assert.ok(files.has(f), `${f} is shipped`);
-    assert.deepEqual([...files].filter((f) => /^dist\/(test|bench)\//.test(f)), [], 'no tests or benchmarks in the package');
+    for (const f of ['LICENSE', 'CHANGELOG.md', 'README.md', 'package.json', 'dist/src/index.js', 'dist/src/index.d.ts', 'dist/src/cli/main.js'])
+      assert.ok(files.has(f), `${f} is shipped`);
+    assert.deepEqual(
+      [...files].filter((f) => /^dist\/(test|bench)\//.test(f)),
+      [],
+      'no tests or benchmarks in the package',
+    );
     // Every relative link of the README points at a file in the package.
     const links = [...readFileSync(join(ROOT, 'README.md'), 'utf8').matchAll(/\]\(([^)#\s]+)\)/g)].map((m) => m[1]!).filter((l) => !/^[a-z]+:/.test(l));
-    assert.deepEqual(links.filter((l) => !files.has(l)), [], 'README links to files that are not shipped');
+    assert.deepEqual(
+      links.filter((l) => !files.has(l)),
+      [],
+      'README links to files that are not shipped',
+    );
 
     const project = join(dir, 'project');
     await ok('mkdir', [project], dir);

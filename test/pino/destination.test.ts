@@ -36,7 +36,10 @@ test('lines of four worker threads reach the file in timestamp order, each once'
     await Promise.all(startLockstep(dest.handle(), 4, lines));
     await dest.end();
     const got = readLines(file);
-    assert.deepEqual(got.map((l) => l.k), Array.from({ length: lines }, (_, k) => k));
+    assert.deepEqual(
+      got.map((l) => l.k),
+      Array.from({ length: lines }, (_, k) => k),
+    );
     const stats = dest.stats();
     assert.equal(stats.written, lines);
     assert.equal(stats.delivered, lines);
@@ -61,10 +64,16 @@ test('flush(cb) calls back once the lines are in the file; flushSync writes them
     log.info('one');
     log.info('two');
     await new Promise<void>((resolve, reject) => log.flush((err) => (err ? reject(err) : resolve())));
-    assert.deepEqual(readLines(file).map((l) => l.msg), ['one', 'two']);
+    assert.deepEqual(
+      readLines(file).map((l) => l.msg),
+      ['one', 'two'],
+    );
     log.info('three');
     dest.flushSync();
-    assert.deepEqual(readLines(file).map((l) => l.msg), ['one', 'two', 'three']);
+    assert.deepEqual(
+      readLines(file).map((l) => l.msg),
+      ['one', 'two', 'three'],
+    );
     await dest.end();
   } finally {
     done();
@@ -93,7 +102,10 @@ test('a line longer than a sub-buffer is dropped as tooBig; the next one goes th
     log.info('x'.repeat(2000));
     log.info('é'.repeat(400)); // 800 bytes of UTF-8 in 400 characters: fits
     await dest.end();
-    assert.deepEqual(readLines(file).map((l) => (l.msg as string).length), [400]);
+    assert.deepEqual(
+      readLines(file).map((l) => (l.msg as string).length),
+      [400],
+    );
     assert.equal(dest.stats().dropped.tooBig, 1);
   } finally {
     done();
@@ -109,7 +121,10 @@ test('a pino-abstract-transport target runs in a thread of its own and gets ever
     for (let i = 0; i < 100; i++) log.info({ i }, 'to the target');
     await dest.end();
     const got = readLines(file);
-    assert.deepEqual(got.map((l) => l.i), Array.from({ length: 100 }, (_, i) => i));
+    assert.deepEqual(
+      got.map((l) => l.i),
+      Array.from({ length: 100 }, (_, i) => i),
+    );
     assert.ok(got.every((l) => l.targetThread !== threadId && typeof l.targetThread === 'number'));
   } finally {
     done();
@@ -122,8 +137,14 @@ test('stdout: every line, as NDJSON a pipe (| pino-pretty) can read', async () =
   child.stdout.setEncoding('utf8').on('data', (d: string) => (out += d));
   const code = await new Promise((resolve) => child.once('close', resolve));
   assert.equal(code, 0);
-  const lines = out.split('\n').filter(Boolean).map((l) => JSON.parse(l) as { i: number });
-  assert.deepEqual(lines.map((l) => l.i), Array.from({ length: 500 }, (_, i) => i));
+  const lines = out
+    .split('\n')
+    .filter(Boolean)
+    .map((l) => JSON.parse(l) as { i: number });
+  assert.deepEqual(
+    lines.map((l) => l.i),
+    Array.from({ length: 500 }, (_, i) => i),
+  );
 });
 
 test('relayfs top shows the destination buffer: lines written and lost', async () => {
@@ -137,7 +158,10 @@ test('relayfs top shows the destination buffer: lines written and lost', async (
 });
 
 test('bad options and one thread too many are typed errors, at set-up rather than in a log call', async () => {
-  assert.throws(() => relayDestination({ dest: 42 as unknown as string, fs: freshFs() }), (e: unknown) => e instanceof RelayError && e.code === 'ERELAY_INVALID_ARG');
+  assert.throws(
+    () => relayDestination({ dest: 42 as unknown as string, fs: freshFs() }),
+    (e: unknown) => e instanceof RelayError && e.code === 'ERELAY_INVALID_ARG',
+  );
   const dest = relayDestination({ dest: null, fs: freshFs(), threads: 1 });
   const code = `
     import { workerData, parentPort } from 'node:worker_threads';

@@ -44,10 +44,13 @@ function runChild(mode: string, file: string, size: 'small' | 'big'): Promise<Ou
 }
 
 const cases: [string, (o: Outcome) => void][] = [
-  ['throw', (o) => {
-    assert.equal(o.code, 1);
-    assert.match(o.stderr, /pino fixture crash/);
-  }],
+  [
+    'throw',
+    (o) => {
+      assert.equal(o.code, 1);
+      assert.match(o.stderr, /pino fixture crash/);
+    },
+  ],
   ['exit', (o) => assert.equal(o.code, 3)],
   ['sigterm', (o) => assert.equal(o.signal, 'SIGTERM')],
   ['sigint', (o) => assert.equal(o.signal, 'SIGINT')],
@@ -58,33 +61,37 @@ const cases: [string, (o: Outcome) => void][] = [
   ['target-throw', (o) => assert.equal(o.code, 1)],
 ];
 
-for (const size of ['big', 'small'] as const) for (const [mode, check] of cases) {
-  const what = size === 'big' ? 'lines still in the buffers' : 'a consumer that fell behind (drops)';
-  test(`pino destination, ${what}: every line that reached a buffer is on disk after ${mode}`, async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'relayfs-pino-'));
-    try {
-      const file = join(dir, 'app.ndjson');
-      const outcome = await runChild(mode, file, size);
-      check(outcome);
-      // Big buffers and a sleeping consumer: the exit drain had work to do.
-      if (size === 'big') assert.ok(outcome.pending > 0, `lines pending at exit: ${outcome.pending}`);
-      const lines = (existsSync(file) ? readFileSync(file, 'utf8') : '').split('\n').filter(Boolean).map((l) => JSON.parse(l) as { w: number; i: number; msg: string });
-      const summary = JSON.parse(readFileSync(`${file}.relayfs.json`, 'utf8')) as { kind: string; pino: { written: number; lost: number; pending: number } };
-      assert.equal(summary.kind, 'pino');
-      const n = WORKERS * PER_WORKER;
-      assert.equal(summary.pino.written + summary.pino.lost, n, 'every line is either accepted or counted as dropped');
-      assert.equal(lines.length, n - summary.pino.lost, `${lines.length} lines on disk, ${summary.pino.lost} dropped, of ${n}`);
-      if (size === 'small') assert.ok(summary.pino.lost > 0, 'the small buffers dropped lines');
-      const seen = new Set(lines.map((l) => `${l.w}/${l.i}`));
-      assert.equal(seen.size, lines.length, 'no line twice');
-      // Per worker, lines come out in the order they were logged.
-      const last = new Map<number, number>();
-      for (const l of lines) {
-        assert.ok((last.get(l.w) ?? -1) < l.i, `worker ${l.w}: line ${l.i} after ${last.get(l.w)}`);
-        last.set(l.w, l.i);
+for (const size of ['big', 'small'] as const)
+  for (const [mode, check] of cases) {
+    const what = size === 'big' ? 'lines still in the buffers' : 'a consumer that fell behind (drops)';
+    test(`pino destination, ${what}: every line that reached a buffer is on disk after ${mode}`, async () => {
+      const dir = mkdtempSync(join(tmpdir(), 'relayfs-pino-'));
+      try {
+        const file = join(dir, 'app.ndjson');
+        const outcome = await runChild(mode, file, size);
+        check(outcome);
+        // Big buffers and a sleeping consumer: the exit drain had work to do.
+        if (size === 'big') assert.ok(outcome.pending > 0, `lines pending at exit: ${outcome.pending}`);
+        const lines = (existsSync(file) ? readFileSync(file, 'utf8') : '')
+          .split('\n')
+          .filter(Boolean)
+          .map((l) => JSON.parse(l) as { w: number; i: number; msg: string });
+        const summary = JSON.parse(readFileSync(`${file}.relayfs.json`, 'utf8')) as { kind: string; pino: { written: number; lost: number; pending: number } };
+        assert.equal(summary.kind, 'pino');
+        const n = WORKERS * PER_WORKER;
+        assert.equal(summary.pino.written + summary.pino.lost, n, 'every line is either accepted or counted as dropped');
+        assert.equal(lines.length, n - summary.pino.lost, `${lines.length} lines on disk, ${summary.pino.lost} dropped, of ${n}`);
+        if (size === 'small') assert.ok(summary.pino.lost > 0, 'the small buffers dropped lines');
+        const seen = new Set(lines.map((l) => `${l.w}/${l.i}`));
+        assert.equal(seen.size, lines.length, 'no line twice');
+        // Per worker, lines come out in the order they were logged.
+        const last = new Map<number, number>();
+        for (const l of lines) {
+          assert.ok((last.get(l.w) ?? -1) < l.i, `worker ${l.w}: line ${l.i} after ${last.get(l.w)}`);
+          last.set(l.w, l.i);
+        }
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
       }
-    } finally {
-      rmSync(dir, { recursive: true, force: true });
-    }
-  });
-}
+    });
+  }

@@ -41,7 +41,8 @@ export function raw(where: Where, bytes: string | Buffer, timeoutMs = 10_000): P
 }
 
 /** The JSON body of a raw HTTP response text. */
-export function jsonOf(text: string): any { // eslint-disable-line @typescript-eslint/no-explicit-any
+export function jsonOf(text: string): any {
+  // eslint-disable-line @typescript-eslint/no-explicit-any
   const at = text.indexOf('\r\n\r\n');
   return JSON.parse(text.slice(at + 4));
 }

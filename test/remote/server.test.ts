@@ -70,7 +70,10 @@ describe('remote server', { timeout: 300_000 }, () => {
     assert.equal(listing.pid, process.pid);
     // A directory lists what is below it; stats of one file.
     const dirListing = await remote.list(path.slice(0, path.lastIndexOf('/')));
-    assert.deepEqual(dirListing.files.map((f) => f.path), [path]);
+    assert.deepEqual(
+      dirListing.files.map((f) => f.path),
+      [path],
+    );
     const stats = await remote.stats(path);
     assert.equal(stats.stats.messagesWritten, 10);
     // The socket can be found from the pid alone.
@@ -241,7 +244,10 @@ describe('remote server', { timeout: 300_000 }, () => {
     // Double encoding is just an odd (absent) name.
     assert.equal((await get(unix, '/v1/files/%252e%252e/x')).status, 404);
     // An absolute-form target is the same path; a percent-encoded name reaches the same file.
-    const encoded = path.split('/').map((p) => p.replace(/c/g, '%63')).join('/');
+    const encoded = path
+      .split('/')
+      .map((p) => p.replace(/c/g, '%63'))
+      .join('/');
     assert.equal((await get(unix, `/v1/files${encoded}/stats`)).status, 200);
     assert.equal((await get(unix, `http://x/v1/files${path}/stats`)).status, 200);
     assert.equal((await remote.stats(path)).stats.messagesWritten, 5, 'nothing was consumed by the attempts');
@@ -286,7 +292,10 @@ describe('remote server', { timeout: 300_000 }, () => {
     const taken = createServer();
     await new Promise<void>((r) => taken.listen(0, '127.0.0.1', r));
     const port = (taken.address() as { port: number }).port;
-    await assert.rejects(exposeRelayFiles({ fs: HostFs.get('remotetest-port'), tcp: { port } }), (e: RelayError) => e instanceof RelayError && e.code === 'ERELAY_SERVER_FAILED' && (e.cause as { code?: string }).code === 'EADDRINUSE');
+    await assert.rejects(
+      exposeRelayFiles({ fs: HostFs.get('remotetest-port'), tcp: { port } }),
+      (e: RelayError) => e instanceof RelayError && e.code === 'ERELAY_SERVER_FAILED' && (e.cause as { code?: string }).code === 'EADDRINUSE',
+    );
     assert.equal(existsSync(join(dirname(server.socketPath), 'remotetest-port.sock')), false);
     taken.close();
     await assert.rejects(exposeRelayFiles({ fs, tcp: true, token: 'short' }), /token must be/);

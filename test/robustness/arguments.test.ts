@@ -137,7 +137,7 @@ describe('argument checks named in the issue', () => {
   test('non-object options are ERELAY_INVALID_ARG', () => {
     const { chan, fs } = openChannel();
     const file = fs.openSync('/cpu0');
-    for (const options of [null, 5, "x"] as unknown[]) {
+    for (const options of [null, 5, 'x'] as unknown[]) {
       assert.throws(() => relayOpen('cpu', null, 64, 2, hostfsCallbacks(freshFs()), undefined, options as object), invalid);
       assert.throws(() => file.chunks(options as object), invalid);
       assert.throws(() => file.stream(options as object), invalid);

@@ -41,12 +41,12 @@ describe('openFlightRecorder options', () => {
     test(`${what}: ERELAY_INVALID_ARG at open, and nothing left behind`, () => {
       const fsName = `flight-opts-${what.replace(/\W/g, '-')}`;
       const dumpDir = join(root, fsName, 'dumps');
-      const options =
-        extra === undefined || extra === null
-          ? extra
-          : { dumpDir, fs: HostFs.get(fsName), ...(extra as object) };
+      const options = extra === undefined || extra === null ? extra : { dumpDir, fs: HostFs.get(fsName), ...(extra as object) };
       const before = listeners();
-      assert.throws(() => openFlightRecorder(options as FlightRecorderOptions), (err) => isInvalid(err) || (err instanceof RelayError && err.code === 'ERELAY_NOMEM'));
+      assert.throws(
+        () => openFlightRecorder(options as FlightRecorderOptions),
+        (err) => isInvalid(err) || (err instanceof RelayError && err.code === 'ERELAY_NOMEM'),
+      );
       assert.deepEqual(listeners(), before, 'no process listener left behind');
       assert.equal(existsSync(dumpDir), false, 'no dump directory made');
       // The same names open cleanly afterwards: no half-open recorder holds them.
@@ -62,14 +62,27 @@ describe('openFlightRecorder options', () => {
     const file = join(root, 'not-a-dir');
     writeFileSync(file, 'x');
     const fs = HostFs.get('flight-opts-file');
-    assert.throws(() => openFlightRecorder({ dumpDir: join(file, 'sub'), fs, klog: false }), (err) => err instanceof RelayError);
+    assert.throws(
+      () => openFlightRecorder({ dumpDir: join(file, 'sub'), fs, klog: false }),
+      (err) => err instanceof RelayError,
+    );
     assert.equal(fs.files().length, 0);
     openFlightRecorder({ dumpDir: join(root, 'ok'), fs, klog: false, subbufSize: 1024, nSubbufs: 2, buffers: 1 }).close();
   });
 
   test('a valid dumpSignal dumps and carries on', async () => {
     const dumpDir = join(root, 'usr2');
-    const rec = openFlightRecorder({ dumpDir, fs: HostFs.get('flight-opts-usr2'), klog: false, dumpSignal: 'SIGUSR2', dumpOnExit: false, signals: [], subbufSize: 1024, nSubbufs: 2, buffers: 1 });
+    const rec = openFlightRecorder({
+      dumpDir,
+      fs: HostFs.get('flight-opts-usr2'),
+      klog: false,
+      dumpSignal: 'SIGUSR2',
+      dumpOnExit: false,
+      signals: [],
+      subbufSize: 1024,
+      nSubbufs: 2,
+      buffers: 1,
+    });
     try {
       const guard = setTimeout(() => {}, 30_000); // a signal does not keep the event loop alive
       const dumped = new Promise<void>((resolve) => process.once('SIGUSR2', () => setImmediate(resolve)));

@@ -56,7 +56,10 @@ describe('KlogDecoder splits', () => {
           reused.fill(0xee, 0, to - from);
           from = to;
         }
-        assert.deepEqual(got, expected.map((r) => ({ offset: r.offset, seq: r.seq, payload: [...r.payload] })));
+        assert.deepEqual(
+          got,
+          expected.map((r) => ({ offset: r.offset, seq: r.seq, payload: [...r.payload] })),
+        );
         const tail = decoder.end();
         const decodedEnd = expected.length ? expected.at(-1)!.offset + 32 + expected.at(-1)!.length : 0;
         assert.deepEqual(tail, decodedEnd === stream.length ? null : { offset: decodedEnd, bytes: stream.length - decodedEnd });
@@ -67,7 +70,12 @@ describe('KlogDecoder splits', () => {
 });
 
 describe('unknown record types', () => {
-  for (const [type, version] of [[0, 0], [99, 0], [255, 0], [3, 1]]) {
+  for (const [type, version] of [
+    [0, 0],
+    [99, 0],
+    [255, 0],
+    [3, 1],
+  ]) {
     test(`type ${type}${version ? ` in a version ${version} record` : ''} is EKLOG_BAD_HEADER in decodeRecords, KlogDecoder and KlogScanner`, () => {
       const rec = encodeRecord({ type: 'raw', timestamp: 0, seq: 0, thread: 0, buffer: 0 }, 'x');
       if (version) rec[2] = version;

@@ -75,7 +75,10 @@ describe('a planted socket', () => {
 
   test('a pid that is not a whole number above 0 is refused at construction', () => {
     for (const pid of [0, -1, 1.5, NaN, '12']) {
-      assert.throws(() => new RelayRemote({ pid: pid as number }), (err) => err instanceof RelayError && err.code === 'ERELAY_INVALID_ARG');
+      assert.throws(
+        () => new RelayRemote({ pid: pid as number }),
+        (err) => err instanceof RelayError && err.code === 'ERELAY_INVALID_ARG',
+      );
     }
   });
 });

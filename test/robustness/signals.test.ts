@@ -29,7 +29,10 @@ describe('terminating signals with several relayfs listeners', { timeout: 120_00
         assert.equal(end.signal, 'SIGTERM', `ended by the signal (code ${end.code}, stderr ${end.stderr})`);
         const dumps = dumpsOf(dumpDir);
         assert.equal(dumps.length, mode === 'two' ? 2 : 1, `dumps: ${dumps.join(', ')}`);
-        assert.ok(dumps.every((d) => d.endsWith('-SIGTERM')), dumps.join(', '));
+        assert.ok(
+          dumps.every((d) => d.endsWith('-SIGTERM')),
+          dumps.join(', '),
+        );
         if (socket !== '-') assert.equal(existsSync(socket), false, 'the socket is removed');
       } finally {
         rmSync(dumpDir, { recursive: true, force: true });
@@ -48,7 +51,10 @@ describe('terminating signals with several relayfs listeners', { timeout: 120_00
       assert.equal(end.signal, null);
       assert.equal(end.code, 7, end.stderr);
       assert.match(end.stdout, /app handled SIGTERM/);
-      assert.ok(dumpsOf(dumpDir).some((d) => d.endsWith('-SIGTERM')), dumpsOf(dumpDir).join(', '));
+      assert.ok(
+        dumpsOf(dumpDir).some((d) => d.endsWith('-SIGTERM')),
+        dumpsOf(dumpDir).join(', '),
+      );
       assert.equal(existsSync(socket), false, 'the socket is removed at exit');
     } finally {
       rmSync(dumpDir, { recursive: true, force: true });

@@ -17,7 +17,10 @@ const CONTROL = /[\u0000-\u0009\u000b-\u001f\u007f-\u009f]/; // every control ch
 test('text output: every control character of a record is escaped', async () => {
   const file = join(dir, 'cpu0');
   writeFileSync(file, encodeRecord({ type: 'text', buffer: 0, thread: 1, seq: 0, timestamp: 0 }, HOSTILE));
-  for (const args of [['cat', file], ['merge', dir]]) {
+  for (const args of [
+    ['cat', file],
+    ['merge', dir],
+  ]) {
     const out = await runCli(args);
     assert.equal(out.code, 0, out.stderr);
     assert.doesNotMatch(out.stdout, CONTROL, `${args[0]}: ${JSON.stringify(out.stdout)}`);

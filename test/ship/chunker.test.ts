@@ -42,15 +42,31 @@ test('a record larger than the limit is counted, not shipped; version 1 records 
   c.push(Buffer.concat([small, big, small]));
   const pieces = c.take(false);
   assert.deepEqual(c.tooBig, { records: 1, bytes: big.length });
-  assert.deepEqual(pieces.map((p) => [p.offset, p.data.length, p.records]), [[0, small.length, 3], [small.length + big.length, small.length, 3]]);
+  assert.deepEqual(
+    pieces.map((p) => [p.offset, p.data.length, p.records]),
+    [
+      [0, small.length, 3],
+      [small.length + big.length, small.length, 3],
+    ],
+  );
   const old = new Chunker(1024, 0);
   old.push(v1);
-  assert.deepEqual(old.take(false).map((p) => p.records), [2]);
+  assert.deepEqual(
+    old.take(false).map((p) => p.records),
+    [2],
+  );
   assert.equal(old.isKlog, true);
 });
 
 test('other data is cut by size only', () => {
   const c = new Chunker(1024, 0);
   c.push(new Uint8Array(2500).fill(1));
-  assert.deepEqual(c.take(false).map((p) => [p.offset, p.data.length, p.records]), [[0, 1024, null], [1024, 1024, null], [2048, 452, null]]);
+  assert.deepEqual(
+    c.take(false).map((p) => [p.offset, p.data.length, p.records]),
+    [
+      [0, 1024, null],
+      [1024, 1024, null],
+      [2048, 452, null],
+    ],
+  );
 });

@@ -100,11 +100,13 @@ test('two producer processes with worker-thread writers: shipped by two shippers
   const writers = await Promise.all(producers.map(async (p) => (await p.next('written')).writers as KlogWorkerResult[]));
   for (const p of producers) p.send('close');
   for (const p of producers) await p.next('closed');
-  const summaries = await Promise.all(ships.map(async (s) => {
-    const r = await s.done;
-    assert.equal(r.code, 0, r.stderr);
-    return JSON.parse(r.stdout);
-  }));
+  const summaries = await Promise.all(
+    ships.map(async (s) => {
+      const r = await s.done;
+      assert.equal(r.code, 0, r.stderr);
+      return JSON.parse(r.stdout);
+    }),
+  );
   for (const p of producers) await p.end();
   for (const s of summaries) {
     assert.equal(s.reason, 'hangup');
@@ -133,7 +135,11 @@ test('two producer processes with worker-thread writers: shipped by two shippers
     }
   });
 
-  const sink = new (await import('node:stream')).Writable({ write(_c, _e, cb) { cb(); } });
+  const sink = new (await import('node:stream')).Writable({
+    write(_c, _e, cb) {
+      cb();
+    },
+  });
   const m = await merge({ inputs: [out], out: sink });
   assert.equal(m.records, total);
   assert.equal(m.origins.length, 2, 'losses reported per producer');
@@ -153,7 +159,10 @@ test('a shipper of a recorded directory killed with SIGKILL mid-stream and start
   const second = await shipper(dir, 'KILLDIR').done;
   assert.equal(second.code, 0, second.stderr);
   const s = JSON.parse(second.stdout);
-  assert.ok(s.buffers.some((b: { resumedAt: number }) => b.resumedAt > 0), 'resumed from the stream, not from 0');
+  assert.ok(
+    s.buffers.some((b: { resumedAt: number }) => b.resumedAt > 0),
+    'resumed from the stream, not from 0',
+  );
   assert.equal(s.totals.duplicates, 0);
 
   const out = tempDir();
@@ -221,7 +230,10 @@ test('the NATS server killed and started again mid-stream: writers never wait, d
   // The writers finish while there is no server at all: nothing they do waits for it.
   const during = (await prod.next('written')).writers as KlogWorkerResult[];
   for (const w of during) assert.deepEqual([w.stats.records, w.stats.errors], [250_000, 0], 'every call made, none refused for want of a buffer');
-  assert.ok(during.some((w) => w.stats.dropped > 0), `with the shipper stalled, the full buffers drop: ${JSON.stringify([before, during])}`);
+  assert.ok(
+    during.some((w) => w.stats.dropped > 0),
+    `with the shipper stalled, the full buffers drop: ${JSON.stringify([before, during])}`,
+  );
   await server.launch();
   prod.send('close');
   await prod.next('closed');
@@ -243,7 +255,11 @@ test('the NATS server killed and started again mid-stream: writers never wait, d
   for (const b of sidecar.buffers as ((typeof sidecar.buffers)[number] & { transit: { lostInTransit: number; final: boolean } })[]) {
     const ws = [...before, ...during].filter((w) => w.cpu === b.cpu);
     const recs = [...decodeRecords(readFileSync(join(dir, b.file)))];
-    for (const w of ws) checkRecords(recs.filter((x) => x.thread === w.threadId), w);
+    for (const w of ws)
+      checkRecords(
+        recs.filter((x) => x.thread === w.threadId),
+        w,
+      );
     const made = ws.reduce((n, w) => n + w.stats.records, 0);
     const dropped = ws.reduce((n, w) => n + w.stats.dropped, 0);
     assert.equal(b.transit.final, true);

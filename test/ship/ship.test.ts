@@ -69,12 +69,18 @@ test('a recorded directory ships and comes back byte for byte; a second ship add
   assert.equal(first.complete, true);
   assert.equal(first.reason, 'end');
   const sizes = readdirSync(dir).map((f) => readFileSync(join(dir, f)).length);
-  assert.equal(first.totals.bytes, sizes.reduce((a, b) => a + b, 0));
+  assert.equal(
+    first.totals.bytes,
+    sizes.reduce((a, b) => a + b, 0),
+  );
   assert.ok(first.totals.messages > 10, `cut into messages within max_payload: ${first.totals.messages}`);
 
   const again = await ship({ source: new DiskSource(dir), nats: server.url(), stream: 'DIR1', subjectPrefix: 'dir1' });
   assert.equal(again.totals.messages, 0, 'resumed at the end of what the stream has');
-  assert.deepEqual(again.buffers.map((b) => b.resumedAt), first.buffers.map((b) => b.endOffset));
+  assert.deepEqual(
+    again.buffers.map((b) => b.resumedAt),
+    first.buffers.map((b) => b.endOffset),
+  );
 
   // Every data message: within max_payload, whole klog records only.
   const msgs = await streamMessages('DIR1');
@@ -85,7 +91,10 @@ test('a recorded directory ships and comes back byte for byte; a second ship add
     assert.doesNotThrow(() => [...decodeRecords(m.data)]);
   }
   const counters = msgs.filter((m) => m.subject.endsWith('.counters')).map((m) => JSON.parse(Buffer.from(m.data).toString()));
-  assert.ok(counters.some((c) => c.final && c.reason === 'end'), 'final counters published');
+  assert.ok(
+    counters.some((c) => c.final && c.reason === 'end'),
+    'final counters published',
+  );
 
   const back = await recordFromNats({ url: `${server.url()}/DIR1`, outDir: out, subjectPrefix: 'dir1' });
   assert.equal(back.producers.length, 1);
@@ -100,7 +109,12 @@ test('a recorded directory ships and comes back byte for byte; a second ship add
   }
   // merge reads the rebuilt layout as it reads a local recording.
   const lines: string[] = [];
-  const sink = new (await import('node:stream')).Writable({ write(c, _e, cb) { lines.push(String(c)); cb(); } });
+  const sink = new (await import('node:stream')).Writable({
+    write(c, _e, cb) {
+      lines.push(String(c));
+      cb();
+    },
+  });
   const summary = await merge({ inputs: [out], out: sink });
   assert.equal(summary.records, 8000);
   assert.equal(summary.lost, 0);

@@ -141,7 +141,10 @@ test('the Chrome export, read by the DevTools trace engine: a track per writer, 
     assert.equal(drop?.args?.tooBig, 1);
     assert.equal(sidecar.totals.lost, 1);
     const lostCounter = engine.traceEvents.filter((e) => e.ph === 'C' && e.name === 'lost cpu0');
-    assert.deepEqual(lostCounter.map((e) => e.args!.records), [1]);
+    assert.deepEqual(
+      lostCounter.map((e) => e.args!.records),
+      [1],
+    );
 
     // Timestamps: microseconds on the klog clock, so the worker's spans come after the main thread's.
     const reqTs = mainNodes.find((n) => n.entry.name === 'request')!.entry.ts;
@@ -179,14 +182,20 @@ test('a version 1 recording exports: its records, its gap and its drop count', a
   const threads = threadsByName(engine);
   assert.deepEqual([...threads.keys()].sort(), ['cpu0 · main thread', 'cpu1 · thread 1']);
   assert.equal(engine.traceEvents.filter((e) => e.cat === 'klog' && e.ph === 'I').length, 9);
-  assert.deepEqual(engine.traceEvents.filter((e) => e.cat === 'loss').map((e) => e.name), ['lost 1 record', 'channel dropped 1']);
+  assert.deepEqual(
+    engine.traceEvents.filter((e) => e.cat === 'loss').map((e) => e.name),
+    ['lost 1 record', 'channel dropped 1'],
+  );
 });
 
 test('recordings from two hosts: each a process, their clocks put on one scale as merge does', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'relayfs-chrome-hosts-'));
   try {
     // Both hosts traced at the same wall time; host b's monotonic clock reads 4 ms less then.
-    for (const [host, wall] of [['a', '1000000000'], ['b', '1004000000']] as const) {
+    for (const [host, wall] of [
+      ['a', '1000000000'],
+      ['b', '1004000000'],
+    ] as const) {
       const d = join(dir, host);
       mkdirSync(d);
       writeFileSync(join(d, 'cpu0'), encodeRecord({ type: 'text', timestamp: host === 'a' ? 5_000_000 : 1_000_000, seq: 0, thread: 0, buffer: 0 }, `on ${host}`));
@@ -241,9 +250,19 @@ test('a dump that starts mid-way, a lost end, crossing and unfinished spans: mar
     assert.deepEqual([node('B').entry.ts, node('B').entry.dur], [20, 30]);
     assert.deepEqual(ancestry(node('last')), ['last', 'D']);
     assert.deepEqual([node('D').entry.dur, node('D').entry.args?.unfinished, node('D').entry.args?.x], [10.001, true, 1]);
-    assert.equal(nodes.some((n) => n.entry.name === 'A'), false, 'A is not on the thread track');
+    assert.equal(
+      nodes.some((n) => n.entry.name === 'A'),
+      false,
+      'A is not on the thread track',
+    );
     const a = engine.traceEvents.filter((e) => e.name === 'A');
-    assert.deepEqual(a.map((e) => [e.ph, e.ts]), [['b', 10], ['e', 30]]);
+    assert.deepEqual(
+      a.map((e) => [e.ph, e.ts]),
+      [
+        ['b', 10],
+        ['e', 30],
+      ],
+    );
     const markers = engine.traceEvents.filter((e) => e.cat === 'loss').map((e) => e.name);
     assert.deepEqual(markers, ['3 earlier records not here', 'lost 1 record']);
     assert.ok(engine.traceEvents.some((e) => e.name === 'end of older (its begin is not in the recording)'));

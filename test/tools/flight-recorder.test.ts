@@ -33,7 +33,11 @@ async function mergeJson(dir: string): Promise<Line[]> {
       },
     }),
   });
-  return out.trim().split('\n').filter(Boolean).map((l) => JSON.parse(l) as Line);
+  return out
+    .trim()
+    .split('\n')
+    .filter(Boolean)
+    .map((l) => JSON.parse(l) as Line);
 }
 
 function runChild(mode: string, dumpDir: string): Promise<{ code: number | null; signal: string | null; stdout: string; stderr: string }> {
@@ -117,7 +121,10 @@ test('dumps on demand: each dump holds what came after the previous one', async 
     assert.equal(a.at(-1)!.text, 'early 999');
     assert.ok(a.length < 1000 && a[0]!.seq > 0, 'only the newest fit');
     assert.equal(first.sidecar.buffers[0]!.records, a.length);
-    assert.deepEqual(b.map((l) => l.text), Array.from({ length: 10 }, (_, i) => `late ${i}`));
+    assert.deepEqual(
+      b.map((l) => l.text),
+      Array.from({ length: 10 }, (_, i) => `late ${i}`),
+    );
     assert.match(second.dir, /second$/);
   } finally {
     recorder.close();
@@ -135,7 +142,7 @@ test('a dump waits for a writer caught inside a sub-buffer switch instead of lea
     Atomics.wait(held, 0, 0, 60_000); // until the writer is inside its switch: its buffer reads as empty meanwhile
     assert.equal(Atomics.load(held, 0), 1, 'the writer reached its held switch');
     const { sidecar } = recorder.dump('held');
-    assert.ok(sidecar.buffers[0]!.bytes > 0, 'the held writer\'s buffer is in the dump');
+    assert.ok(sidecar.buffers[0]!.bytes > 0, "the held writer's buffer is in the dump");
     await done;
   } finally {
     await worker.terminate();

@@ -49,7 +49,13 @@ test('merges by timestamp, reports gaps, a missing start and a cut-short last re
     assert.equal(summary.lost, 2);
     assert.equal(summary.missingStart, 10);
     assert.equal(summary.truncated, 1);
-    assert.deepEqual(summary.writers.map((w) => [w.buffer, w.thread, w.records, w.firstSeq, w.lastSeq]), [[0, 1, 3, 0, 4], [1, 2, 3, 10, 12]]);
+    assert.deepEqual(
+      summary.writers.map((w) => [w.buffer, w.thread, w.records, w.firstSeq, w.lastSeq]),
+      [
+        [0, 1, 3, 0, 4],
+        [1, 2, 3, 10, 12],
+      ],
+    );
 
     const text = await run([join(dir, 'cpu0'), join(dir, 'cpu1')], 'text');
     assert.equal(text.lines[0], '+0.000000000 b0/t1 #0 b0 s0');
@@ -64,7 +70,10 @@ test('a corrupt file is an error naming the file and the byte', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'relayfs-merge-bad-'));
   try {
     file(dir, 'cpu0', [r(0, 1, 0, 1)], Buffer.from('garbage that is not a klog record'));
-    await assert.rejects(run([dir], 'text'), (e: unknown) => e instanceof SourceError && e.code === 'EKLOG_BAD_MAGIC' && e.message.includes(`${join(dir, 'cpu0')}: no klog record at byte ${32 + 'b0 s0'.length}`));
+    await assert.rejects(
+      run([dir], 'text'),
+      (e: unknown) => e instanceof SourceError && e.code === 'EKLOG_BAD_MAGIC' && e.message.includes(`${join(dir, 'cpu0')}: no klog record at byte ${32 + 'b0 s0'.length}`),
+    );
     await assert.rejects(run([join(dir, 'nope')], 'text'), (e: unknown) => e instanceof SourceError && /no such file/.test(e.message));
   } finally {
     rmSync(dir, { recursive: true, force: true });

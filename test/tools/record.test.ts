@@ -52,7 +52,10 @@ test('record then merge: three writer threads, every record accounted for by seq
 
     const { stream, text } = collect();
     const summary = await merge({ inputs: [out], format: 'json', out: stream });
-    const lines = text().trim().split('\n').map((l) => JSON.parse(l) as { kind: string; ts: number; thread: number; seq: number; count?: number });
+    const lines = text()
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { kind: string; ts: number; thread: number; seq: number; count?: number });
     const recs = lines.filter((l) => l.kind === 'record');
     assert.equal(recs.length, sidecar.totals.records);
     assert.equal(summary.records, recs.length);
