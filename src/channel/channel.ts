@@ -10,7 +10,7 @@
  * analog), or ERELAY_NO_BUFFER when none is left. Pure code.
  */
 import { BufferMemory, BufferReader, BufferWriter } from '../buffer/index.js';
-import { RelayError } from '../errors.js';
+import { RelayError, describe } from '../errors.js';
 import { defaultSubbufStart, type RelayCallbacks } from './callbacks.js';
 
 // Channel control words (one small SharedArrayBuffer per channel).
@@ -268,7 +268,7 @@ export class RelayChannel<P = unknown> {
   buffer(cpu: number): RelayBuffer<P> {
     const buf = Number.isInteger(cpu) ? this.buffersList[cpu] : undefined;
     if (!buf) {
-      throw new RelayError('ERELAY_NO_SUCH_BUFFER', `channel has buffers 0..${this.buffersList.length - 1}, not ${String(cpu)}`);
+      throw new RelayError('ERELAY_NO_SUCH_BUFFER', `channel has buffers 0..${this.buffersList.length - 1}, not ${describe(cpu)}`);
     }
     return buf;
   }

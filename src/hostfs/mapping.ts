@@ -4,7 +4,7 @@
  * and hands them back with subbufsConsumed (relay_subbufs_consumed).
  */
 import type { BufferMemory, BufferReader } from '../buffer/index.js';
-import { RelayError, invalidArg } from '../errors.js';
+import { RelayError, describe, invalidArg } from '../errors.js';
 
 export class RelayMapping {
   /** The whole data area; sub-buffer i starts at i × subbufSize. */
@@ -46,7 +46,7 @@ export class RelayMapping {
   /** relay_subbufs_consumed for this buffer (clamped to what is ready; n above nSubbufs is ignored); returns how many. */
   subbufsConsumed(n: number): number {
     this.check();
-    if (!Number.isInteger(n) || n < 0) throw invalidArg(`subbufsConsumed needs a whole number ≥ 0, got ${n}`);
+    if (!Number.isInteger(n) || n < 0) throw invalidArg(`subbufsConsumed needs a whole number ≥ 0, got ${describe(n)}`);
     return this.reader.subbufsConsumed(n);
   }
 
@@ -69,7 +69,7 @@ export class RelayMapping {
   private checkSlot(slot: number): void {
     this.check();
     if (!Number.isInteger(slot) || slot < 0 || slot >= this.nSubbufs) {
-      throw invalidArg(`sub-buffer index must be 0..${this.nSubbufs - 1}, got ${slot}`);
+      throw invalidArg(`sub-buffer index must be 0..${this.nSubbufs - 1}, got ${describe(slot)}`);
     }
   }
 }

@@ -27,6 +27,7 @@ import {
   type KlogRecord,
   type KlogType,
 } from './format.js';
+import { describe, invalidArg } from '../errors.js';
 
 const TWO_32 = 0x100000000;
 
@@ -130,6 +131,10 @@ class DecodedRecord implements KlogRecord {
   }
 }
 
+function checkBytes(what: string, bytes: unknown): asserts bytes is Uint8Array {
+  if (!(bytes instanceof Uint8Array)) throw invalidArg(`${what} needs a Uint8Array, got ${describe(bytes)}`);
+}
+
 function asBuffer(bytes: Uint8Array): Buffer {
   return Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length);
 }
@@ -143,6 +148,7 @@ function readU32(b: Uint8Array, at: number): number {
  * header, and EKLOG_TRUNCATED when the bytes end inside a record.
  */
 export function* decodeRecords(bytes: Uint8Array): Generator<KlogRecord> {
+  checkBytes('decodeRecords', bytes);
   const chunk = asBuffer(bytes);
   let at = 0;
   while (at < bytes.length) {
@@ -189,6 +195,7 @@ export class KlogDecoder {
 
   /** Appends a chunk; returns the records it completes. Throws KlogFormatError on a bad header. */
   push(chunk: Uint8Array): KlogRecord[] {
+    checkBytes('KlogDecoder.push', chunk);
     let bytes = chunk;
     if (this.held > 0) {
       if (!this.enough(chunk)) {
@@ -277,6 +284,7 @@ export class KlogScanner {
 
   /** Scans a chunk; throws KlogFormatError on a bad header. */
   push(chunk: Uint8Array): void {
+    checkBytes('KlogScanner.push', chunk);
     let i = 0;
     const n = chunk.length;
     while (i < n) {

@@ -1,4 +1,5 @@
 /** Writes klog record headers (format.ts) into a caller's buffer. No allocation. */
+import { describe, invalidArg } from '../errors.js';
 import {
   typeCode,
   H_BUFFER,
@@ -55,6 +56,8 @@ const utf8 = new TextEncoder();
 
 /** Builds one complete record in a new array (tools and tests; the trace path uses writeHeader). */
 export function encodeRecord(fields: Omit<KlogHeaderFields, 'length'>, payload: Uint8Array | string): Uint8Array {
+  if (fields === null || typeof fields !== 'object') throw invalidArg(`encodeRecord needs header fields { type, timestamp, seq, thread, buffer }, got ${describe(fields)}`);
+  if (typeof payload !== 'string' && !(payload instanceof Uint8Array)) throw invalidArg(`encodeRecord payload must be a string or a Uint8Array, got ${describe(payload)}`);
   const body = typeof payload === 'string' ? utf8.encode(payload) : payload;
   const out = new Uint8Array(KLOG_HEADER_SIZE + body.length);
   const view = new DataView(out.buffer);

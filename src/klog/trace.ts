@@ -14,7 +14,7 @@ import { format as utilFormat } from 'node:util';
 import { threadId } from 'node:worker_threads';
 import { relayWrite } from '../channel/api.js';
 import { RelayChannel } from '../channel/channel.js';
-import { RelayError, invalidArg } from '../errors.js';
+import { RelayError, describe, invalidArg } from '../errors.js';
 import '../threads.js';
 import { klogNow } from './clock.js';
 import { writeHeader } from './encoder.js';
@@ -108,7 +108,7 @@ export function registerKlogHandler(handler: RelayChannel | KlogFunctionHandler,
   const limit = isChannel ? Math.min(handler.subbufSize, DEFAULT_MAX_RECORD) : DEFAULT_MAX_RECORD;
   const max = options.maxRecordBytes ?? limit;
   if (!Number.isInteger(max) || max <= KLOG_HEADER_SIZE) {
-    throw invalidArg(`maxRecordBytes must be a whole number above the ${KLOG_HEADER_SIZE}-byte header, got ${String(max)}`);
+    throw invalidArg(`maxRecordBytes must be a whole number above the ${KLOG_HEADER_SIZE}-byte header, got ${describe(max)}`);
   }
   sink = { chan: isChannel ? handler : null, fn: isChannel ? null : handler, main: makeScratch(max), busy: false, seq: 0 };
   klogEnabled = true;
@@ -156,6 +156,18 @@ function traceText(s: Sink, format: string, a1: unknown, a2: unknown, a3: unknow
   const directives = typeof format === 'string' ? countDirectives(format) : 0;
   if (directives > n) n = Math.min(directives, 8);
   let text: string;
+  try {
+    text = formatText(format, n, a1, a2, a3, a4, a5, a6, a7, a8);
+  } catch (err) {
+    // A trace statement never throws into the traced code: an argument util.format cannot render
+    // (a BigInt for %j, a throwing toString) is recorded as such.
+    text = `[klog: could not format the message: ${(err as Error)?.message ?? 'unknown error'}]`;
+  }
+  emitText(s, text);
+}
+
+function formatText(format: string, n: number, a1: unknown, a2: unknown, a3: unknown, a4: unknown, a5: unknown, a6: unknown, a7: unknown, a8: unknown): string {
+  let text: string;
   switch (n) {
     case 0:
       text = typeof format === 'string' && !format.includes('%') ? format : utilFormat(format);
@@ -184,7 +196,7 @@ function traceText(s: Sink, format: string, a1: unknown, a2: unknown, a3: unknow
     default:
       text = utilFormat(format, a1, a2, a3, a4, a5, a6, a7, a8);
   }
-  emitText(s, text);
+  return text;
 }
 
 /** Directives of util.format that take an argument (%% takes none). */
@@ -216,7 +228,7 @@ function emitText(s: Sink, text: string): void {
 
 function traceRaw(s: Sink, data: Uint8Array, length: number): void {
   if (!(data instanceof Uint8Array) || !Number.isInteger(length) || length < 0 || length > data.length) {
-    throw invalidArg(`klogRaw needs a Uint8Array and a length from 0 to data.length, got length ${String(length)}`);
+    throw invalidArg(`klogRaw needs a Uint8Array and a length from 0 to data.length, got length ${describe(length)}`);
   }
   // Too big for the scratch: build the record whole so the channel drops and counts it (or takes it, if it fits a sub-buffer).
   const sc = length > s.main.payload.length ? makeScratch(KLOG_HEADER_SIZE + length) : acquire(s);

@@ -6,7 +6,7 @@
  */
 import { request, type IncomingMessage } from 'node:http';
 import type { BufferStats } from '../buffer/index.js';
-import { RelayError, invalidArg, messageOf, type RemoteErrorCode } from '../errors.js';
+import { RelayError, describe, invalidArg, messageOf, type RemoteErrorCode } from '../errors.js';
 import { END_TRAILER, ProtocolError, STATS_TRAILER, STATUS, encodePath, type EndReason, type ErrorBody, type FileInfo, type Listing, type ServerInfo } from './protocol.js';
 import { findSocket } from './socket-dir.js';
 
@@ -74,6 +74,7 @@ export class RelayRemote {
   readonly address: string;
 
   constructor(options: RemoteOptions = {}) {
+    if (options === null || typeof options !== 'object') throw invalidArg(`RelayRemote options must be an object, got ${describe(options)}`);
     this.token = options.token;
     this.timeoutMs = options.timeoutMs ?? 10_000;
     if (options.url !== undefined) {
@@ -86,7 +87,7 @@ export class RelayRemote {
       this.address = options.socketPath;
     } else {
       const pid = options.pid ?? process.pid;
-      if (!Number.isInteger(pid) || pid <= 0) throw invalidArg(`pid must be a whole number above 0, got ${String(pid)}`);
+      if (!Number.isInteger(pid) || pid <= 0) throw invalidArg(`pid must be a whole number above 0, got ${describe(pid)}`);
       // Looked up (and its owner and mode checked) at every request: a socket can come, go, or be planted later.
       this.where = { pid, fs: options.fs ?? 'root' };
       this.address = `pid ${pid}`;
