@@ -38,7 +38,31 @@ import {
 import { freshFs, openChannel } from '../helpers.js';
 
 /** Values no argument should choke on: wrong types, NaN, negatives, huge numbers, and anything fast-check makes. */
-const HOSTILE: unknown[] = [undefined, null, NaN, -1, -0, 0.5, -Infinity, Infinity, 2 ** 53, -(2 ** 31), 2 ** 32 + 1, '', '5', 'x'.repeat(300), [], {}, () => 1, Symbol('s'), 10n, true, new Uint8Array(0), new ArrayBuffer(8), new Date(0)];
+const HOSTILE: unknown[] = [
+  undefined,
+  null,
+  NaN,
+  -1,
+  -0,
+  0.5,
+  -Infinity,
+  Infinity,
+  2 ** 53,
+  -(2 ** 31),
+  2 ** 32 + 1,
+  '',
+  '5',
+  'x'.repeat(300),
+  [],
+  {},
+  () => 1,
+  Symbol('s'),
+  10n,
+  true,
+  new Uint8Array(0),
+  new ArrayBuffer(8),
+  new Date(0),
+];
 const hostile = fc.oneof(fc.constantFrom(...HOSTILE), fc.anything({ withBigInt: true, withTypedArray: true, withBoxedValues: true, withNullPrototype: true }));
 
 /** Calls fn(v) for hostile values: a result is fine (and cleaned up), an error must be a RelayError with a code. */
@@ -117,7 +141,11 @@ describe('the channel API with hostile arguments', () => {
     typedOrOk('readInto offset', (v) => file.readInto(new Uint8Array(8), v as number));
     typedOrOk('readWholeInto offset', (v) => file.readWholeInto(new Uint8Array(8), v as number));
     typedOrOk('chunks', (v) => file.chunks(v as never));
-    typedOrOk('stream', (v) => file.stream(v as never), (s) => (s as { destroy(): void }).destroy());
+    typedOrOk(
+      'stream',
+      (v) => file.stream(v as never),
+      (s) => (s as { destroy(): void }).destroy(),
+    );
     // Timeouts: only values that do not ask for a real wait (a positive number is a legitimate wait).
     const noWait = HOSTILE.filter((v) => v !== undefined && !(typeof v === 'number' && v > 0)); // undefined is the default: Infinity
     for (const v of noWait) {
@@ -130,14 +158,26 @@ describe('the channel API with hostile arguments', () => {
     await typedOrOkAsync('poll', (v) => file.poll(v as number), noWait);
     await typedOrOkAsync('poll options', (v) => file.poll(0, v as never));
     await typedOrOkAsync('sendfile destination', (v) => file.sendfile(v as never));
-    await typedOrOkAsync('sendfile options', (v) => file.sendfile(sink, v as never), HOSTILE.filter((v) => v !== undefined && !(typeof v === 'object' && v !== null && !Array.isArray(v))));
+    await typedOrOkAsync(
+      'sendfile options',
+      (v) => file.sendfile(sink, v as never),
+      HOSTILE.filter((v) => v !== undefined && !(typeof v === 'object' && v !== null && !Array.isArray(v))),
+    );
     const map = file.mmap();
     typedOrOk('mapping.subbuf', (v) => map.subbuf(v as number));
     typedOrOk('mapping.padding', (v) => map.padding(v as number));
     typedOrOk('mapping.subbufsConsumed', (v) => map.subbufsConsumed(v as number));
     map.unmap();
-    typedOrOk('hostfs.openSync', (v) => fs.openSync(v as string), (f) => (f as { close(): void }).close());
-    typedOrOk('hostfs.createDir', (v) => fs.createDir(v as string), (d) => fs.remove(d as never));
+    typedOrOk(
+      'hostfs.openSync',
+      (v) => fs.openSync(v as string),
+      (f) => (f as { close(): void }).close(),
+    );
+    typedOrOk(
+      'hostfs.createDir',
+      (v) => fs.createDir(v as string),
+      (d) => fs.remove(d as never),
+    );
     typedOrOk('HostFs.get', (v) => HostFs.get(v as string));
     file.close();
     relayClose(chan);
@@ -181,7 +221,11 @@ describe('klog, decoders, tools and the remote client with hostile arguments', (
       typedOrOk('klog args', (v) => klog('%s %d %j', v, v, v));
       typedOrOk('klogRaw', (v) => klogRaw(v as never));
       typedOrOk('klogRaw length', (v) => klogRaw(new Uint8Array(8), v as number));
-      typedOrOk('registerKlogHandler', (v) => registerKlogHandler(v as never), () => registerKlogHandler(chan));
+      typedOrOk(
+        'registerKlogHandler',
+        (v) => registerKlogHandler(v as never),
+        () => registerKlogHandler(chan),
+      );
     } finally {
       unregisterKlogHandler();
     }
@@ -202,7 +246,11 @@ describe('klog, decoders, tools and the remote client with hostile arguments', (
   });
 
   test('openFlightRecorder, openSource, RelayRemote', () => {
-    typedOrOk('openFlightRecorder', (v) => openFlightRecorder(v as never), (r) => (r as { close(): void }).close());
+    typedOrOk(
+      'openFlightRecorder',
+      (v) => openFlightRecorder(v as never),
+      (r) => (r as { close(): void }).close(),
+    );
     typedOrOk('openSource', (v) => openSource(v as string));
     typedOrOk('RelayRemote', (v) => new RelayRemote(v as never));
     typedOrOk('RelayRemote pid', (v) => new RelayRemote({ pid: v as number }));
