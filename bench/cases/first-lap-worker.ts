@@ -15,6 +15,10 @@ const callbacks = hostfsCallbacks(fs);
 let ok = true;
 let note: string | undefined;
 let timedNs = 0;
+const fail = (why: string): void => {
+  ok = false;
+  note = why;
+};
 let seq = 0;
 
 /** One lap of copies into `dst`; returns the next sequence number. */
@@ -29,7 +33,7 @@ function copyLap(dst: Uint8Array, ctrl: Int32Array, end: number): void {
     last = off;
   }
   timedNs += clockNs() - t0;
-  if (last >= 0 && ok && !stampOk(dst, last, size, seq - 1)) ((ok = false), (note = `lap ending at #${seq - 1} read back wrong`));
+  if (last >= 0 && ok && !stampOk(dst, last, size, seq - 1)) fail(`lap ending at #${seq - 1} read back wrong`);
 }
 
 /** One lap of relayWrite into `chan` until the first drop (buffer full). */
@@ -41,7 +45,7 @@ function relayLap(chan: RelayChannel, end: number): void {
   }
   timedNs += clockNs() - t0;
   const stats = chan.buffers[0]!.reader.stats();
-  if (stats.droppedFull > 1 && ok) ((ok = false), (note = `${stats.droppedFull} drops in one lap`));
+  if (stats.droppedFull > 1 && ok) fail(`${stats.droppedFull} drops in one lap`);
 }
 
 const pretouch = kind === 'relayfs-pretouch';
