@@ -21,6 +21,10 @@ import type { RelayChannel } from '../channel/channel.js';
 import { H_BUFFER, H_HEADER_SIZE, H_LENGTH, H_TS_LO, KLOG_HEADER_SIZE, KLOG_MAGIC } from '../klog/format.js';
 import { DROPPED_SINK, LATE, STAGED, type PinoState } from './state.js';
 
+/** How long drainAll waits, in all, for writers caught inside a sub-buffer switch (as the flight recorder's dump does). */
+const SWITCH_WAIT_MS = 2000;
+const NAP = new Int32Array(new SharedArrayBuffer(4));
+
 /** Where drained lines go, synchronously; a sink that throws loses that batch (counted). */
 export type LineSink = (data: Uint8Array) => void;
 
@@ -139,7 +143,7 @@ export class Drainer {
    * the sink (all of them when it is Infinity); `exhaust` reads each buffer
    * until it is empty rather than once.
    */
-  round(sink: LineSink, cut: number, exhaust = false): RoundResult {
+  round(sink: LineSink, cut: number, exhaust = false, deadline = 0): RoundResult {
     const L = this.lines;
     L.reset();
     const state = this.state;
@@ -152,7 +156,12 @@ export class Drainer {
       const reader = this.chan.buffers[cpu]!.reader;
       for (;;) {
         const chunk = reader.read();
-        if (!chunk || chunk.length === 0) break;
+        if (!chunk || chunk.length === 0) {
+          // A writer preempted inside a sub-buffer switch makes read() return nothing though the buffer holds lines: wait for it, up to the deadline.
+          if (reader.available() === 0 || performance.now() >= deadline) break;
+          Atomics.wait(NAP, 0, 0, 1);
+          continue;
+        }
         L.parse(chunk, state);
         bytes += chunk.length;
         if (!exhaust) break;
@@ -222,8 +231,9 @@ export class Drainer {
    */
   drainAll(sink: LineSink, limitBytes = Infinity): number {
     let written = 0;
+    const deadline = performance.now() + SWITCH_WAIT_MS;
     for (let bytes = 0; ;) {
-      const r = this.round(sink, Infinity, true);
+      const r = this.round(sink, Infinity, true, deadline);
       written += r.written;
       bytes += r.bytes;
       if (r.read === 0 || bytes >= limitBytes) return written;
