@@ -12,7 +12,7 @@
  * resumes at the oldest intact one; the cut counts in readsTorn.
  */
 import {
-  BufferMemory,
+  type BufferMemory,
   C_BYTES,
   C_CONSUMED,
   C_CORR_BYTES,

@@ -15,7 +15,7 @@
  * snapshot while the writer publishes two more messages.
  */
 import {
-  BufferMemory,
+  type BufferMemory,
   C_BYTES,
   C_CONSUMED,
   C_DROP_FULL,
@@ -562,10 +562,16 @@ export class BufferWriter {
     // that the counts are in and only the PRODUCED store may be missing.
     c[FINISHING] = produced;
     let lo = u[C_MSGS]! + k;
-    if (lo > 0xffffffff) ((lo -= 0x100000000), u[C_MSGS + 1]!++);
+    if (lo > 0xffffffff) {
+      lo -= 0x100000000;
+      u[C_MSGS + 1]!++;
+    }
     u[C_MSGS] = lo;
     lo = u[C_BYTES]! + bytes;
-    if (lo > 0xffffffff) ((lo -= 0x100000000), u[C_BYTES + 1]!++);
+    if (lo > 0xffffffff) {
+      lo -= 0x100000000;
+      u[C_BYTES + 1]!++;
+    }
     u[C_BYTES] = lo;
     Atomics.store(c, PRODUCED, produced);
     this.endStats();
@@ -586,8 +592,10 @@ export class BufferWriter {
     // release instead of handing them to a reader too.
     c[STEALING] = held;
     const lo = u[C_OVER_MSGS]! + msgs;
-    if (lo > 0xffffffff) ((u[C_OVER_MSGS] = lo - 0x100000000), u[C_OVER_MSGS + 1]!++);
-    else u[C_OVER_MSGS] = lo;
+    if (lo > 0xffffffff) {
+      u[C_OVER_MSGS] = lo - 0x100000000;
+      u[C_OVER_MSGS + 1]!++;
+    } else u[C_OVER_MSGS] = lo;
     c[LAPPED] = 1; // before the release: a reader that sees the new CONSUMED sees the lap
     Atomics.store(c, CONSUMED, next); // releases the hold
     this.endStats();

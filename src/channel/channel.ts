@@ -9,7 +9,7 @@
  * started after relayOpen still gets a buffer of its own (the CPU hotplug
  * analog), or ERELAY_NO_BUFFER when none is left. Pure code.
  */
-import { BufferMemory, BufferReader, BufferWriter } from '../buffer/index.js';
+import { type BufferMemory, BufferReader, BufferWriter } from '../buffer/index.js';
 import { RelayError, describe } from '../errors.js';
 import { defaultSubbufStart, type RelayCallbacks } from './callbacks.js';
 

@@ -1,4 +1,5 @@
 /** `relayfs record`: a channel's buffers to disk, one file per buffer, until stopped. */
+import { join } from 'node:path';
 import type { Command } from 'commander';
 import { DEFAULT_LATENCY_MS } from '../defaults.js';
 import { recordFromNats } from '../ship/index.js';
@@ -12,7 +13,6 @@ import { positiveNumber } from './options.js';
 import { createProgress } from './progress.js';
 import { stopOnSignals } from './signals.js';
 import { openSourceArg, pidOption, remoteHelp, socketOption } from './source-arg.js';
-import { join } from 'node:path';
 
 interface RecordFlags {
   out: string;

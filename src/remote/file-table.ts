@@ -11,7 +11,7 @@
  * remote reader should not lose the tail to a race with relayClose.
  */
 import { ChannelControl } from '../channel/channel.js';
-import { HostFs, RelayFile, type FileEntry } from '../hostfs/index.js';
+import { type HostFs, RelayFile, type FileEntry } from '../hostfs/index.js';
 
 interface Held {
   file: RelayFile;

@@ -4,9 +4,8 @@
  * record (HTTP chunks mean nothing), so a partial record waits for its end.
  * Data that is not klog records is cut anywhere.
  */
-import { KLOG_HEADER_SIZE, KLOG_MAGIC, KLOG_MIN_VERSION, KLOG_VERSION } from '../klog/format.js';
 import { checkHeader } from '../klog/decoder.js';
-import { KlogFormatError } from '../klog/format.js';
+import { KLOG_HEADER_SIZE, KLOG_MAGIC, KLOG_MIN_VERSION, KLOG_VERSION, KlogFormatError } from '../klog/format.js';
 
 export interface Piece {
   data: Uint8Array;

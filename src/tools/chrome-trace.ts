@@ -16,8 +16,7 @@
  * events written as they are decoded: memory stays at one chunk plus the open
  * spans, whatever the size of the recording.
  */
-import { readFileSync, statSync } from 'node:fs';
-import { createWriteStream } from 'node:fs';
+import { createWriteStream, readFileSync, statSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { once } from 'node:events';
 import { basename, dirname, join } from 'node:path';

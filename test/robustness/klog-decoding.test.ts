@@ -40,7 +40,10 @@ describe('KlogDecoder splits', () => {
         const parts = recs.map((r, i) => encodeRecord({ type: r.type, timestamp: i * 1000, seq: r.seq, thread: r.thread, buffer: r.buffer }, r.payload));
         const whole = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
         let at = 0;
-        for (const p of parts) (whole.set(p, at), (at += p.length));
+        for (const p of parts) {
+          whole.set(p, at);
+          at += p.length;
+        }
         const stream = whole.subarray(0, Math.max(0, whole.length - cutTail)); // maybe ending inside a record
         const expected = [...decodeRecords(whole)].filter((r) => r.offset + 32 + r.length <= stream.length);
         const decoder = new KlogDecoder();

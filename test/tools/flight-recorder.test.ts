@@ -6,12 +6,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Writable } from 'node:stream';
+import { Worker } from 'node:worker_threads';
+import { once } from 'node:events';
 import { klog } from '../../src/klog/index.js';
 import { SIDECAR_NAME, merge, openFlightRecorder, type Sidecar } from '../../src/tools/index.js';
 import { FLIGHT_CHILD, MAIN_RECORDS } from './fixtures/flight-child.js';
 import { HELD_SWITCH_WORKER } from './fixtures/held-switch-worker.js';
-import { Worker } from 'node:worker_threads';
-import { once } from 'node:events';
 
 interface Line {
   kind: string;

@@ -82,7 +82,7 @@ test('stopping mid-stream leaves complete files that end on a record boundary', 
     await writers.ready;
     const ac = new AbortController();
     const recording = record({ source, outDir: out, signal: ac.signal });
-    await waitFor(() => statSync(join(out, 'cpu0'), { throwIfNoEntry: false })?.size! > 0 && statSync(join(out, 'cpu1')).size > 0);
+    await waitFor(() => (statSync(join(out, 'cpu0'), { throwIfNoEntry: false })?.size ?? 0) > 0 && statSync(join(out, 'cpu1')).size > 0);
     ac.abort('stopped');
     const sidecar = await recording;
     Atomics.store(stop, 0, 1);
