@@ -90,7 +90,7 @@ function colours(families: Family[]): string[] {
   return families.map((f) => {
     const n = used.get(f) ?? 0;
     used.set(f, n + 1);
-    return PALETTE[f][n % PALETTE[f].length];
+    return PALETTE[f][n % PALETTE[f].length]!;
   });
 }
 

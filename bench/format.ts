@@ -27,11 +27,11 @@ export function ratio(x: number | null): string {
 
 /** Left-aligned columns, two spaces apart. */
 export function table(rows: string[][]): string {
-  const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => (r[i] ?? '').length)));
+  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? '').length)));
   return rows
     .map((r) =>
       r
-        .map((c, i) => c.padEnd(widths[i]))
+        .map((c, i) => c.padEnd(widths[i]!))
         .join('  ')
         .trimEnd(),
     )

@@ -35,7 +35,7 @@ function writeU32(b: Uint8Array, at: number, v: number): void {
 }
 
 function readU32(b: Uint8Array, at: number): number {
-  return (b[at] | (b[at + 1] << 8) | (b[at + 2] << 16) | (b[at + 3] << 24)) >>> 0;
+  return (b[at]! | (b[at + 1]! << 8) | (b[at + 2]! << 16) | (b[at + 3]! << 24)) >>> 0;
 }
 
 // Text messages, for transports that carry UTF-8 strings (thread-stream): the sequence

@@ -33,10 +33,10 @@ export function renderText(r: BenchReport): string {
 function renderRatios(r: BenchReport): string {
   const { subject, note, rows } = r.ratios;
   const head = `Ratios: best ${subject} case ÷ baseline, median messages/s (the same ratio holds for GB/s); > 1 means ${subject} is faster`;
-  if (rows.length === 0 || rows[0].baselines.length === 0) return `${head}\n  (no baselines)`;
+  if (rows.length === 0 || rows[0]!.baselines.length === 0) return `${head}\n  (no baselines)`;
   const lines = [head];
   if (note) lines.push(`(${note})`);
-  const header = ['size', subject, ...rows[0].baselines.map((b) => `÷ ${b.label}`)];
+  const header = ['size', subject, ...rows[0]!.baselines.map((b) => `÷ ${b.label}`)];
   const body = rows.map((row) => [sizeLabel(row.size), row.subjectCase ?? 'FAILED', ...row.baselines.map((b) => ratio(b.ratio))]);
   lines.push(indent(table([header, ...body])));
   // Folded baselines hide which case was best; name them.

@@ -15,7 +15,7 @@ export async function runPlan(s: Settings, progress?: Progress): Promise<Samples
   let done = 0;
   for (let run = 0; run < s.runs; run++) {
     // Rotate the case order each run so no case always follows the same neighbour.
-    const order = s.cases.map((_, i) => s.cases[(i + run) % s.cases.length]);
+    const order = s.cases.map((_, i) => s.cases[(i + run) % s.cases.length]!);
     for (const size of s.sizes) {
       for (const c of order) {
         const cell = samples.get(c)!.get(size);

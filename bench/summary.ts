@@ -129,8 +129,8 @@ function cell(size: number, runs: RunResult[]): Cell {
 function range(xs: number[]): Range {
   const s = [...xs].sort((a, b) => a - b);
   const mid = s.length >> 1;
-  const median = s.length % 2 ? s[mid] : (s[mid - 1] + s[mid]) / 2;
-  return { median, min: s[0], max: s[s.length - 1] };
+  const median = s.length % 2 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
+  return { median, min: s[0]!, max: s[s.length - 1]! };
 }
 
 // Families folded into one baseline (their best case); peers stay one baseline each; klog
@@ -160,7 +160,7 @@ function ratios(cases: CaseReport[], sizes: number[], requested?: Family): Ratio
       baselines: groups.map(({ label, members }) => {
         const base = best(members, size);
         const ratio = top && base ? top.rate / base.rate : null;
-        return { label, caseName: base?.name ?? (members.length === 1 ? members[0].name : null), ratio };
+        return { label, caseName: base?.name ?? (members.length === 1 ? members[0]!.name : null), ratio };
       }),
     };
   });

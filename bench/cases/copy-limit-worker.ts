@@ -43,7 +43,7 @@ function copyU32(end: number): [number, number] {
   for (; !timeUp(seq, end, maxMessages); seq++) {
     stamp(src, 0, size, seq);
     const w = off >> 2;
-    for (let i = 0; i < n; i++) dst32[w + i] = src32[i];
+    for (let i = 0; i < n; i++) dst32[w + i] = src32[i]!;
     if (publish) Atomics.store(ctrl, 0, off);
     last = off;
     off = off + 2 * size > capacity ? 0 : off + size;
@@ -59,7 +59,7 @@ function copyF64(end: number): [number, number] {
   for (; !timeUp(seq, end, maxMessages); seq++) {
     stamp(src, 0, size, seq);
     const w = off >> 3;
-    for (let i = 0; i < n; i++) dst64[w + i] = src64[i];
+    for (let i = 0; i < n; i++) dst64[w + i] = src64[i]!;
     if (publish) Atomics.store(ctrl, 0, off);
     last = off;
     off = off + 2 * size > capacity ? 0 : off + size;

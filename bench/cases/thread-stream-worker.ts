@@ -38,9 +38,9 @@ report({
   ok: !error,
   note: error?.message,
   consumer: {
-    received: result[RESULT_RECEIVED],
+    received: result[RESULT_RECEIVED]!,
     ok: result[RESULT_OK] === 1,
-    t1: result[RESULT_T1],
+    t1: result[RESULT_T1]!,
     note: result[RESULT_OK] === 1 ? undefined : 'a message arrived wrong or cut short',
   },
 });

@@ -25,7 +25,7 @@ function report(rows: [BenchCase, RunResult[]][]) {
 
 test('a cell with any failed run is FAILED and has no figures', () => {
   const r = report([[fake('a', 'peer'), [ok(10), { ...ok(20), verified: false, note: 'seq 3' }, ok(30)]]]);
-  const cell = r.cases[0].results[0];
+  const cell = r.cases[0]!.results[0]!;
   assert.equal(cell.verified, false);
   assert.equal(cell.messagesPerSecond, null);
   assert.equal(cell.gigabytesPerSecond, null);
@@ -34,7 +34,7 @@ test('a cell with any failed run is FAILED and has no figures', () => {
 });
 
 test('median, min and max of messages/s and GB/s', () => {
-  const cell = report([[fake('a', 'peer'), [ok(30), ok(10), ok(20)]]]).cases[0].results[0];
+  const cell = report([[fake('a', 'peer'), [ok(30), ok(10), ok(20)]]]).cases[0]!.results[0]!;
   assert.deepEqual(cell.messagesPerSecond, { median: 20, min: 10, max: 30 });
   assert.equal(cell.gigabytesPerSecond?.median, (20 * 16) / 1e9);
 });
@@ -48,7 +48,7 @@ test('without relayfs cases the reference ring is the subject', () => {
   ]);
   assert.equal(r.ratios.subject, 'reference');
   assert.ok(r.ratios.note);
-  const [row] = r.ratios.rows;
+  const row = r.ratios.rows[0]!;
   assert.equal(row.subjectCase, 'ref');
   assert.deepEqual(row.baselines, [
     { label: 'copy limit', caseName: 'copy-b', ratio: 0.25 },
@@ -67,7 +67,7 @@ test('relayfs cases become the subject; best case per size; failed baselines giv
   ]);
   assert.equal(r.ratios.subject, 'relayfs');
   assert.equal(r.ratios.note, undefined);
-  const [row] = r.ratios.rows;
+  const row = r.ratios.rows[0]!;
   assert.equal(row.subjectCase, 'relay-fast');
   assert.deepEqual(row.baselines, [
     { label: 'copy limit', caseName: 'copy', ratio: 0.8 },
@@ -96,7 +96,7 @@ test('stamps catch a wrong sequence number at either end', () => {
   const m = newMessage(64);
   stamp(m, 0, 64, 0xdeadbeef);
   assert.ok(stampOk(m, 0, 64, 0xdeadbeef));
-  m[56] ^= 1; // first byte of the tail stamp
+  m[56]! ^= 1; // first byte of the tail stamp
   assert.ok(!stampOk(m, 0, 64, 0xdeadbeef));
   const s = textMessage(42, textFiller(32));
   assert.equal(s.length, 32);

@@ -82,7 +82,7 @@ describe('unknown record types', () => {
     test(`type ${type}${version ? ` in a version ${version} record` : ''} is EKLOG_BAD_HEADER in decodeRecords, KlogDecoder and KlogScanner`, () => {
       const rec = encodeRecord({ type: 'raw', timestamp: 0, seq: 0, thread: 0, buffer: 0 }, 'x');
       if (version) rec[2] = version;
-      rec[3] = type;
+      rec[3] = type!;
       const bad = (err: unknown) => err instanceof KlogFormatError && err.code === 'EKLOG_BAD_HEADER' && /type/.test(err.message);
       assert.throws(() => [...decodeRecords(rec)], bad);
       assert.throws(() => new KlogDecoder().push(rec), bad);
