@@ -13,6 +13,8 @@
  *   start (a worker script, a program a sh block runs); not run by itself.
  * - ```sh: run with bash -euo pipefail, `relayfs` on PATH; status 0. Start a
  *   program in the background with `&` and end it with `kill %1; wait`.
+ *   NATS's default port 4222 in a sh block is replaced by a free port, so two
+ *   suites on one machine never share (and kill) one server.
  * - a block with no language (a directory tree, some output) is text.
  * - ```sh no-run: REASON (any language): not run. Only for a block that
  *   cannot run here, such as one that installs from the npm registry or runs
@@ -23,7 +25,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
+import { once } from 'node:events';
 import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import ts from 'typescript';
@@ -123,6 +127,16 @@ test('every README block is runnable or says why not', () => {
   }
 });
 
+/** A loopback TCP port nobody listens on now. */
+async function freePort(): Promise<number> {
+  const server = createServer().listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const { port } = server.address() as { port: number };
+  server.close();
+  await once(server, 'close');
+  return port;
+}
+
 test('every README code block runs and ends with status 0', { timeout: 30 * 60_000 }, async (t) => {
   const dist = join(ROOT, 'dist');
   mkdirSync(dist, { recursive: true });
@@ -140,7 +154,7 @@ test('every README code block runs and ends with status 0', { timeout: 30 * 60_0
       await t.test(`README.md:${b.line} (${b.lang})`, async () => {
         let r: Result;
         if (b.lang === 'sh') {
-          r = await run('bash', ['-euo', 'pipefail', '-c', b.code], dir, env);
+          r = await run('bash', ['-euo', 'pipefail', '-c', b.code.replaceAll('4222', String(await freePort()))], dir, env);
         } else {
           const file = join(dir, `block-${b.line}.mjs`);
           writeFileSync(file, javascript(b));
