@@ -8,6 +8,7 @@ import { Command, CommanderError } from 'commander';
 import '../threads.js';
 import { benchAvailable, registerBench } from './bench.js';
 import { registerCat } from './cat.js';
+import { takeLaunchCommand } from './launch.js';
 import { registerDemo } from './demo.js';
 import { isBrokenPipe, reportError } from './errors.js';
 import { registerExport } from './export.js';
@@ -67,7 +68,7 @@ for (const command of [program, ...program.commands]) {
 }
 
 try {
-  await program.parseAsync(process.argv);
+  await program.parseAsync(takeLaunchCommand(process.argv));
 } catch (err) {
   if (err instanceof CommanderError)
     process.exitCode = err.exitCode === 0 ? 0 : 2; // --help and --version exit 0

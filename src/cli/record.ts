@@ -7,6 +7,7 @@ import { record, SIDECAR_NAME, type Sidecar } from '../tools/index.js';
 import { action } from './action.js';
 import { messageOf } from '../errors.js';
 import { CliError, usageError } from './errors.js';
+import { launch, launchRequested, releaseLaunched } from './launch.js';
 import { bytes, count, table } from './format.js';
 import { LiveView, recordFrame } from './live-view.js';
 import { positiveNumber } from './options.js';
@@ -48,6 +49,8 @@ ${SIDECAR_NAME} holds per-buffer bytes, records and losses by cause.
 
 Example:
   relayfs record --run ./producer.mjs hostfs:/myapp -o ./trace
+  relayfs record -o ./trace -- node app.js      (starts app.js with klog registered in its main thread,
+                                               records until it exits; exit status: the program's)
 ${remoteHelp('relayfs record --socket /tmp/relayfs-4242/root.sock -o ./trace      (or: --pid 4242)')}
 
 From NATS JetStream (what relayfs ship published): one directory per
@@ -69,7 +72,11 @@ async function runRecord(spec: string | undefined, flags: RecordFlags): Promise<
   let timer: NodeJS.Timeout | undefined;
   try {
     if (spec !== undefined && /^nats:/i.test(spec)) return await recordNats(spec, flags, controller.signal);
-    const { source, producer } = await openSourceArg(spec, flags, controller.signal);
+    if (launchRequested() && (spec !== undefined || flags.run || flags.socket !== undefined || flags.pid !== undefined)) {
+      throw usageError('record -- CMD records the program it starts: no source, --run, --socket or --pid with it');
+    }
+    const launched = launchRequested() ? await launch() : null;
+    const { source, producer } = launched ? { source: launched.source, producer: null } : await openSourceArg(spec, flags, controller.signal);
     let producerError: unknown = null;
     producer?.done.catch((err) => {
       producerError = err;
@@ -87,9 +94,10 @@ async function runRecord(spec: string | undefined, flags: RecordFlags): Promise<
       onProgress: progress.live ? (p) => progress.update(recordFrame(`recording ${source.description} → ${flags.out}`, p, view)) : undefined,
     });
     progress.done();
+    if (launched) releaseLaunched(launched);
     if (producerError) throw new CliError('ERELAY_PRODUCER_FAILED', `the --run producer failed: ${messageOf(producerError)}`, { cause: producerError });
     process.stdout.write(flags.json ? JSON.stringify(sidecar, null, 2) + '\n' : renderSummary(sidecar, flags.out));
-    return 0;
+    return launched ? await launched.exited : 0;
   } finally {
     clearTimeout(timer);
     unlisten();
