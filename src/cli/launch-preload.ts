@@ -16,21 +16,32 @@ import '../threads.js';
 export const LAUNCH_ENV = 'RELAYFS_RECORD_LAUNCH';
 /** Sent by relayfs record once it has drained the closed channel. */
 export const LAUNCH_DONE = 'relayfs:recorded';
+/** Sent by relayfs record once it follows every relay file of the program. */
+export const LAUNCH_ATTACHED = 'relayfs:following';
 
 if (isMainThread && process.env[LAUNCH_ENV] === '1') {
   delete process.env[LAUNCH_ENV]; // programs this one starts are not set up again
   const chan = relayOpen('cpu', hostfs.createDir('relayfs'), 256 * 1024, 16, hostfsCallbacks(), null);
   registerKlogHandler(chan);
   const server = await exposeRelayFiles();
-  // The IPC channel must not keep the program alive, except while the recording drains.
-  process.channel?.unref();
-  process.once('beforeExit', () => {
-    relayClose(chan);
-    process.channel?.ref();
-    process.once('message', (m) => {
-      if (m !== LAUNCH_DONE) return;
+  // The channel is closed when the program is done and the recording follows every file
+  // (closed earlier, a file it had not opened yet would be gone); the program then stays
+  // until the recording has drained it.
+  let attached = false;
+  let done = false;
+  process.on('message', (m) => {
+    if (m === LAUNCH_ATTACHED) {
+      attached = true;
+      if (done) relayClose(chan);
+    } else if (m === LAUNCH_DONE) {
       process.disconnect?.();
       void server.close();
-    });
+    }
+  });
+  process.channel?.unref(); // the IPC channel must not keep the program alive by itself
+  process.once('beforeExit', () => {
+    done = true;
+    process.channel?.ref();
+    if (attached) relayClose(chan);
   });
 }

@@ -7,7 +7,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { defaultSocketPath } from '../remote/socket-dir.js';
 import { RemoteSource } from '../tools/index.js';
-import { LAUNCH_DONE, LAUNCH_ENV } from './launch-preload.js';
+import { LAUNCH_ATTACHED, LAUNCH_DONE, LAUNCH_ENV } from './launch-preload.js';
 import { waitForFiles } from './run-module.js';
 import { CliError, usageError } from './errors.js';
 
@@ -26,6 +26,11 @@ export function takeLaunchCommand(argv: string[]): string[] {
 
 export function launchRequested(): boolean {
   return launchCommand !== null;
+}
+
+/** Tells the program that the recording follows its files: it may close its channel once it is done. */
+export function attachedToLaunched(launched: Launched): void {
+  if (launched.child.connected) launched.child.send(LAUNCH_ATTACHED, () => {});
 }
 
 /** Tells the program that its channel is drained, so it may end. */

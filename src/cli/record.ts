@@ -7,7 +7,7 @@ import { record, SIDECAR_NAME, type Sidecar } from '../tools/index.js';
 import { action } from './action.js';
 import { messageOf } from '../errors.js';
 import { CliError, usageError } from './errors.js';
-import { launch, launchRequested, releaseLaunched } from './launch.js';
+import { attachedToLaunched, launch, launchRequested, releaseLaunched } from './launch.js';
 import { bytes, count, table } from './format.js';
 import { LiveView, recordFrame } from './live-view.js';
 import { positiveNumber } from './options.js';
@@ -91,6 +91,7 @@ async function runRecord(spec: string | undefined, flags: RecordFlags): Promise<
       outDir: flags.out,
       latency: flags.latency,
       signal: controller.signal,
+      onOpen: launched ? () => attachedToLaunched(launched) : undefined,
       onProgress: progress.live ? (p) => progress.update(recordFrame(`recording ${source.description} → ${flags.out}`, p, view)) : undefined,
     });
     progress.done();

@@ -34,6 +34,8 @@ export interface RecordOptions {
   klog?: boolean | 'auto';
   /** Called every progressInterval ms with running counts. */
   onProgress?: (progress: RecordProgress) => void;
+  /** Called once every file is open and followed: the producer may close its channel from then on without a file going missing. */
+  onOpen?: () => void;
   progressInterval?: number;
   /**
    * Every this many ms, the fill level of each buffer goes to fill.jsonl
@@ -97,6 +99,7 @@ export async function record(options: RecordOptions): Promise<Sidecar> {
   sidecar.buffers = recorders.map((r) => summarizeBuffer(r.base(), null));
   await writeSidecar(outDir, sidecar);
 
+  options.onOpen?.();
   const progress = options.onProgress ? startProgress(recorders, started, options.onProgress, options.progressInterval ?? 250) : null;
   const fill = options.fillInterval === false ? null : await startFillSamples(recorders, outDir, options.fillInterval ?? 100);
   let failure: unknown = null;
