@@ -2,9 +2,10 @@
  * Every error relayfs throws is a RelayError, or a subclass of it, with a
  * stable `code`, so callers branch on the code rather than on message text
  * (as with undici's errors). The subclasses say where the error comes from;
- * the codes are all listed here. Errors of the operating system (a full disk,
- * a refused connection) reach the caller wrapped in one of these, with the
- * original as `cause`.
+ * the codes are all listed here. A failed connection reaches the caller
+ * wrapped in one of these, with the system error as `cause`; a file system
+ * error of the tools (a full disk while recording) is Node's own error, with
+ * its own code.
  */
 
 /** The channel, its buffers and the host filesystem (relay.rst's API). */
