@@ -22,7 +22,8 @@ import { bar, bytes, count, table } from './format.js';
 import { LiveView, recordFrame } from './live-view.js';
 import { positiveInt, positiveNumber, size } from './options.js';
 import { createProgress } from './progress.js';
-import { sleep, stopOnSignals } from './signals.js';
+import { sleep } from '../tools/async.js';
+import { stopOnSignals } from './signals.js';
 
 interface DemoFlags {
   workers: number;

@@ -16,17 +16,3 @@ export function stopOnSignals(controller: AbortController): () => void {
     for (const s of signals) process.removeListener(s, handler);
   };
 }
-
-/** Resolves after ms (never, for Infinity) or when the signal aborts. */
-export function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  if (signal.aborted) return Promise.resolve();
-  return new Promise((resolve) => {
-    const t = ms === Infinity ? undefined : setTimeout(done, ms);
-    signal.addEventListener('abort', done, { once: true });
-    function done() {
-      clearTimeout(t);
-      signal.removeEventListener('abort', done);
-      resolve();
-    }
-  });
-}

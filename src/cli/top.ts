@@ -8,7 +8,8 @@ import { action } from './action.js';
 import { LiveView, fillFromStats, type BufferSnapshot } from './live-view.js';
 import { positiveInt, positiveNumber } from './options.js';
 import { createProgress } from './progress.js';
-import { sleep, stopOnSignals } from './signals.js';
+import { sleep } from '../tools/async.js';
+import { stopOnSignals } from './signals.js';
 import { openSourceArg, pidOption, remoteHelp, socketOption } from './source-arg.js';
 
 interface TopFlags {

@@ -30,6 +30,7 @@ import { join } from 'node:path';
 import { headers as natsHeaders, type NatsConnection } from '@nats-io/transport-node';
 import { jetstream, type JetStreamClient, type PubAck, type StreamInfo } from '@nats-io/jetstream';
 import type { BufferStats } from '../buffer/index.js';
+import { Semaphore, sleep } from '../tools/async.js';
 import { DiskSource } from '../tools/disk-source.js';
 import { HostfsSource } from '../tools/hostfs-source.js';
 import { yieldToEventLoop } from '../tools/record.js';
@@ -503,41 +504,5 @@ async function watchStatus(nc: NatsConnection, summary: ShipSummary): Promise<vo
   for await (const s of nc.status()) {
     if (s.type === 'disconnect') summary.disconnects++;
     else if (s.type === 'reconnect') summary.reconnects++;
-  }
-}
-
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal.aborted) return resolve();
-    const done = () => {
-      clearTimeout(timer);
-      signal.removeEventListener('abort', done);
-      resolve();
-    };
-    const timer = setTimeout(done, ms);
-    signal.addEventListener('abort', done, { once: true });
-  });
-}
-
-class Semaphore {
-  private free: number;
-  private readonly waiting: (() => void)[] = [];
-
-  constructor(n: number) {
-    this.free = Math.max(1, n);
-  }
-
-  async acquire(): Promise<void> {
-    if (this.free > 0) {
-      this.free--;
-      return;
-    }
-    await new Promise<void>((resolve) => this.waiting.push(resolve));
-  }
-
-  release(): void {
-    const next = this.waiting.shift();
-    if (next) next();
-    else this.free++;
   }
 }

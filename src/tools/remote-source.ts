@@ -33,6 +33,7 @@ import type { EndReason, FileInfo, Listing } from '../remote/protocol.js';
 import { defaultSocketPath, findSocket, listSockets } from '../remote/socket-dir.js';
 import { registerSourceScheme } from './open-source.js';
 import { SourceError, splitBufferName, type RelaySource, type SourceEntry, type SourceFile, type SourcePoll } from './source.js';
+import { Semaphore } from './async.js';
 
 export interface RemoteSourceOptions {
   /** The producer's Unix socket (its exposeRelayFiles().socketPath). */
@@ -475,29 +476,6 @@ function connectionError(code: SourceErrorCode, message: string, cause?: unknown
 
 function isConnectionError(err: SourceError): boolean {
   return connectionErrors.has(err);
-}
-
-class Semaphore {
-  private free: number;
-  private readonly waiting: (() => void)[] = [];
-
-  constructor(n: number) {
-    this.free = Math.max(1, n);
-  }
-
-  async acquire(): Promise<void> {
-    if (this.free > 0) {
-      this.free--;
-      return;
-    }
-    await new Promise<void>((resolve) => this.waiting.push(resolve));
-  }
-
-  release(): void {
-    const next = this.waiting.shift();
-    if (next) next();
-    else this.free++;
-  }
 }
 
 registerSourceScheme('unix', (rest) => new RemoteSource(parseUnixSpec(rest)));
