@@ -72,7 +72,10 @@ export async function recordFromNats(options: NatsRecordOptions): Promise<NatsRe
     const lastSeq = info.state.last_seq;
     await mkdir(options.outDir, { recursive: true });
     const consumer = await jetstream(conn.nc).consumers.get(stream, { filter_subjects: filter });
-    const iter = await consumer.consume({ max_messages: 256 });
+    // Pull by bytes, not by count: 256 messages of up to max_payload each overran
+    // the server's per-client pending limit (64 MiB), which closed the
+    // connection as a slow consumer, and the consume never resumed.
+    const iter = await consumer.consume({ max_bytes: pullBytes(conn.nc.info?.max_payload) });
     const onAbort = () => iter.stop();
     options.signal?.addEventListener('abort', onAbort, { once: true });
     let nextReport = Date.now() + 250;
@@ -113,6 +116,12 @@ export async function recordFromNats(options: NatsRecordOptions): Promise<NatsRe
     await Promise.allSettled([...groups.values()].map((g) => g.close()));
     await conn.nc.close().catch(() => {});
   }
+}
+
+/** Bytes asked for per pull: a few messages of the largest size the server takes, well under its 64 MiB slow-consumer limit. */
+export function pullBytes(maxPayload: number | undefined): number {
+  const PULL_BYTES = 16 * 1024 * 1024;
+  return Math.max(PULL_BYTES, (maxPayload ?? 0) + 64 * 1024);
 }
 
 /** One producer channel: its directory of buffer files. */

@@ -9,13 +9,14 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, readdirSync, rmSync, mkdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { connect } from '@nats-io/transport-node';
+import { connect, headers } from '@nats-io/transport-node';
 import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { decodeRecords } from '../../src/klog/index.js';
 import { relayClose, relayWrite } from '../../src/channel/index.js';
 import { DiskSource, HostfsSource, merge } from '../../src/tools/index.js';
 import { bytes, openChannel } from '../helpers.js';
 import { ShipError, recordFromNats, ship } from '../../src/ship/index.js';
+import { H_FILE, H_KIND, H_OFFSET, dataSubject, messageId } from '../../src/ship/subjects.js';
 import { hasNoStack, runCli } from '../cli/run-cli.js';
 import { recordedDirFiles } from './fixtures.js';
 import { NatsServer, freePort } from './nats-server.js';
@@ -160,6 +161,38 @@ test('a message the server already has is dropped as a duplicate by its id (prod
   const ack = await js.publish(subject, bytes, { msgID: `${host}.p1.cpu.0@0` });
   await nc.close();
   assert.equal(ack.duplicate, true);
+});
+
+test("reading back a stream of max_payload messages stays under the server's slow-consumer limit, and gets every byte", { timeout: 90_000 }, async () => {
+  // A stream larger than the server's 64 MiB per-client pending limit, in 1 MiB messages: a pull of
+  // 256 of them made the server cut the connection as a slow consumer, and the read-back hung.
+  const big = await NatsServer.start();
+  try {
+    const nc = await connect({ servers: big.url() });
+    const jsm = await jetstreamManager(nc);
+    await jsm.streams.add({ name: 'BIG', subjects: ['big.>'] });
+    const js = jetstream(nc);
+    const SIZE = 1000 * 1000;
+    const COUNT = 100;
+    const a = { prefix: 'big', host: 'h', producer: 'p', channel: 'cpu', buffer: 0 };
+    for (let i = 0; i < COUNT; i++) {
+      const h = headers();
+      h.set(H_KIND, 'data');
+      h.set(H_OFFSET, String(i * SIZE));
+      h.set(H_FILE, 'cpu0');
+      await js.publish(dataSubject(a), new Uint8Array(SIZE).fill(i & 0xff), { headers: h, msgID: messageId(a, i * SIZE) });
+    }
+    await nc.close();
+    const out = tempDir();
+    const back = await recordFromNats({ url: `${big.url()}/BIG`, outDir: out, subjectPrefix: 'big' });
+    assert.equal(back.messages, COUNT);
+    const file = readFileSync(join(back.producers[0]!.dir, 'cpu0'));
+    assert.equal(file.length, COUNT * SIZE);
+    for (let i = 0; i < COUNT; i++) assert.equal(file[i * SIZE + SIZE - 1], i & 0xff, `message ${i} in its place`);
+    assert.doesNotMatch(big.log, /Slow Consumer/);
+  } finally {
+    await big.stop();
+  }
 });
 
 test('bad URL, nobody listening, wrong credentials, missing stream: one line each, no stack', async () => {
