@@ -6,9 +6,9 @@ import { HostFs, hostfsCallbacks, relayOpen, type RelayCallbacks, type RelayChan
 export const DEADLINE_MS = 60_000;
 
 /** Resolves when check() holds, looking every few ms; rejects with `what` after the deadline. */
-export async function waitUntil(check: () => boolean, what: string, deadlineMs = DEADLINE_MS): Promise<void> {
+export async function waitUntil(check: () => boolean | Promise<boolean>, what: string, deadlineMs = DEADLINE_MS): Promise<void> {
   const end = Date.now() + deadlineMs;
-  while (!check()) {
+  while (!(await check())) {
     if (Date.now() > end) throw new Error(`timed out after ${deadlineMs} ms waiting until ${what}`);
     await new Promise((r) => setTimeout(r, 5));
   }
@@ -32,6 +32,35 @@ export function watchWorker<T>(worker: Worker): { message: Promise<T>; exit: Pro
   });
   exit.catch(() => {}); // reported through `message` or awaited by the test
   return { message, exit };
+}
+
+/**
+ * Every message of a worker, in order, from the start. Awaiting
+ * `once(worker, 'message')` twice loses the second message when both arrive
+ * in one turn of the event loop (a loaded machine): they are emitted one
+ * after the other before the second listener is attached.
+ */
+export function workerInbox(worker: Worker): { next(what: string, deadlineMs?: number): Promise<unknown> } {
+  const queue: unknown[] = [];
+  let failure: Error | null = null;
+  let wake: (() => void) | null = null;
+  worker.on('message', (m) => (queue.push(m), wake?.()));
+  worker.once('error', (e) => ((failure = e), wake?.()));
+  worker.once('exit', (code) => ((failure ??= new Error(`worker exited (code ${code})`)), wake?.()));
+  return {
+    async next(what, deadlineMs = DEADLINE_MS) {
+      const end = Date.now() + deadlineMs;
+      while (queue.length === 0) {
+        if (failure) throw failure;
+        if (Date.now() > end) throw new Error(`no ${what} from the worker within ${deadlineMs} ms`);
+        await new Promise<void>((resolve) => {
+          const timer = setTimeout(resolve, Math.max(0, end - Date.now()) + 1);
+          wake = () => (clearTimeout(timer), (wake = null), resolve());
+        });
+      }
+      return queue.shift();
+    },
+  };
 }
 
 let fsCounter = 0;

@@ -10,27 +10,20 @@ import { inspect } from 'node:util';
 import { describe, test } from 'node:test';
 import { Worker } from 'node:worker_threads';
 import { RelayError, relayClose } from '../../src/index.js';
-import { openChannel } from '../helpers.js';
+import { openChannel, workerInbox } from '../helpers.js';
 
 const WORKER = new URL('./fixtures/latency-worker.js', import.meta.url);
 const invalid = (err: unknown) => err instanceof RelayError && err.code === 'ERELAY_INVALID_ARG';
-
-/** The next message, or an error after a generous hang guard (not a timing assertion). */
-function nextMessage(worker: Worker, what: string): Promise<unknown> {
-  return new Promise((resolve, reject) => {
-    const guard = setTimeout(() => reject(new Error(`no ${what} from the worker: its event loop is starved`)), 20_000);
-    worker.once('message', (m) => (clearTimeout(guard), resolve(m)));
-    worker.once('error', (e) => (clearTimeout(guard), reject(e)));
-  });
-}
 
 describe('latency 0', { timeout: 90_000 }, () => {
   for (const mode of ['chunks', 'stream', 'sendfile'] as const) {
     test(`${mode} with latency 0 lets a timer beside it fire, and delivers every byte`, async () => {
       const worker = new Worker(WORKER, { workerData: { mode } });
+      const inbox = workerInbox(worker);
       try {
-        assert.equal(await nextMessage(worker, 'timer'), 'timer');
-        assert.deepEqual(await nextMessage(worker, 'end of the consumer'), { done: true, bytes: 30 });
+        // A starved event loop in the worker shows as no message here (the deadline is a hang guard).
+        assert.equal(await inbox.next('timer'), 'timer');
+        assert.deepEqual(await inbox.next('end of the consumer'), { done: true, bytes: 30 });
       } finally {
         await worker.terminate();
       }
