@@ -7,7 +7,19 @@
 import { request, type IncomingMessage } from 'node:http';
 import type { BufferStats } from '../buffer/index.js';
 import { RelayError, describe, invalidArg, messageOf, type RemoteErrorCode } from '../errors.js';
-import { END_TRAILER, ProtocolError, STATS_TRAILER, STATUS, encodePath, type EndReason, type ErrorBody, type FileInfo, type Listing, type ServerInfo } from './protocol.js';
+import {
+  END_TRAILER,
+  OFFSET_HEADER,
+  ProtocolError,
+  STATS_TRAILER,
+  STATUS,
+  encodePath,
+  type EndReason,
+  type ErrorBody,
+  type FileInfo,
+  type Listing,
+  type ServerInfo,
+} from './protocol.js';
 import { findSocket } from './socket-dir.js';
 
 export interface RemoteOptions {
@@ -27,6 +39,11 @@ export interface RemoteOptions {
 export interface RemoteReadOptions {
   /** Stop after this many bytes (may end inside a message, like read(2)). */
   max?: number;
+  /**
+   * A kept read: start at this offset of the file's kept window, and have the
+   * producer keep what it sends until released with kept(path, offset).
+   */
+  keep?: number;
   signal?: AbortSignal;
 }
 
@@ -34,7 +51,17 @@ export interface RemoteFollowOptions {
   /** Longest wait before data of a partly filled sub-buffer is sent (ms, 1..10000, default 50). */
   latency?: number;
   max?: number;
+  /** A kept follow (see RemoteReadOptions.keep). */
+  keep?: number;
   signal?: AbortSignal;
+}
+
+/** A file's kept window: bytes from `start` to `end` are kept until released; at most `capacity`. */
+export interface RemoteKeptInfo {
+  path: string;
+  start: number;
+  end: number;
+  capacity: number;
 }
 
 /** How a read ended, from the response trailers. */
@@ -46,6 +73,8 @@ export interface ReadEnd {
 
 export interface ReadResult extends ReadEnd {
   data: Uint8Array;
+  /** A kept read: the offset of data[0] in the kept window (null for a plain read). */
+  offset: number | null;
 }
 
 /** An error from the server (status ≥ 400, code from the JSON body) or from the connection (status 0). */
@@ -124,13 +153,22 @@ export class RelayRemote {
     return this.json<FileInfo>(`/v1/files/${filePath(path)}/stats`);
   }
 
+  /**
+   * GET /v1/files/<path>/kept: the file's kept window (made if it has none,
+   * starting at the bytes read so far), after releasing the bytes below
+   * `release`: the reader has stored them and will not ask for them again.
+   */
+  async kept(path: string, release?: number): Promise<RemoteKeptInfo> {
+    return this.json<RemoteKeptInfo>(`/v1/files/${filePath(path)}/kept${release === undefined ? '' : `?release=${offsetParam('release', release)}`}`);
+  }
+
   /** A consuming read of what is readable now (padding removed, whole messages unless `max` cuts one). */
   async read(path: string, options: RemoteReadOptions = {}): Promise<ReadResult> {
-    const res = await this.get(readTarget(path, { max: options.max }), options.signal, this.timeoutMs);
+    const res = await this.get(readTarget(path, { max: options.max, keep: options.keep }), options.signal, this.timeoutMs);
     const parts: Buffer[] = [];
     for await (const chunk of body(res, this.address)) parts.push(chunk);
     const end = endOf(res);
-    return { data: parts.length === 1 ? parts[0]! : Buffer.concat(parts), ...end }; // a Buffer is a Uint8Array: no extra copy
+    return { data: parts.length === 1 ? parts[0]! : Buffer.concat(parts), offset: offsetOf(res), ...end }; // a Buffer is a Uint8Array: no extra copy
   }
 
   /**
@@ -139,7 +177,8 @@ export class RelayRemote {
    * disconnects; only bytes already sent to this client are lost.
    */
   follow(path: string, options: RemoteFollowOptions = {}): RemoteFollow {
-    return new RemoteFollow(() => this.get(readTarget(path, { follow: true, latency: options.latency, max: options.max }), options.signal, 0));
+    const target = readTarget(path, { follow: true, latency: options.latency, max: options.max, keep: options.keep }); // bad arguments throw here, not later
+    return new RemoteFollow(() => this.get(target, options.signal, 0));
   }
 
   private async json<T>(target: string): Promise<T> {
@@ -188,6 +227,8 @@ export class RelayRemote {
 /** The chunks of a follow read; `end` tells how it ended once iteration is over. */
 export class RemoteFollow implements AsyncIterable<Uint8Array> {
   end: ReadEnd | null = null;
+  /** A kept follow: the offset of its first byte, known once ready() has resolved. */
+  offset: number | null = null;
   private readonly open: () => Promise<IncomingMessage>;
   private response: Promise<IncomingMessage> | null = null;
   private started = false;
@@ -218,7 +259,10 @@ export class RemoteFollow implements AsyncIterable<Uint8Array> {
   }
 
   private request(): Promise<IncomingMessage> {
-    return (this.response ??= this.open());
+    return (this.response ??= this.open().then((res) => {
+      this.offset = offsetOf(res);
+      return res;
+    }));
   }
 }
 
@@ -244,12 +288,27 @@ function filePath(path: string): string {
   return encoded;
 }
 
-function readTarget(path: string, q: { follow?: boolean; latency?: number; max?: number }): string {
+function readTarget(path: string, q: { follow?: boolean; latency?: number; max?: number; keep?: number }): string {
   const params: string[] = [];
   if (q.follow) params.push('follow=1');
   if (q.latency !== undefined) params.push(`latency=${q.latency}`);
   if (q.max !== undefined) params.push(`max=${q.max}`);
+  if (q.keep !== undefined) params.push(`keep=${offsetParam('keep', q.keep)}`);
   return `/v1/files/${filePath(path)}${params.length ? `?${params.join('&')}` : ''}`;
+}
+
+function offsetParam(name: string, value: number): number {
+  if (!Number.isSafeInteger(value) || value < 0) throw invalidArg(`${name} must be a whole number of bytes from 0, got ${describe(value)}`);
+  return value;
+}
+
+/** The X-Relay-Offset header of a kept read, or null. */
+function offsetOf(res: IncomingMessage): number | null {
+  const raw = res.headers[OFFSET_HEADER.toLowerCase()];
+  if (typeof raw !== 'string') return null;
+  const n = Number(raw);
+  if (!Number.isSafeInteger(n) || n < 0) throw new RemoteError('EPROTO', res.statusCode ?? 0, `the server sent a bad ${OFFSET_HEADER}: ${JSON.stringify(raw)}`);
+  return n;
 }
 
 /** A response body, with a connection lost midway reported as a RemoteError (an abort stays an AbortError). */

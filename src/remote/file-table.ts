@@ -12,6 +12,7 @@
  */
 import { ChannelControl } from '../channel/channel.js';
 import { type HostFs, RelayFile, type FileEntry } from '../hostfs/index.js';
+import { KeptWindow } from './kept-window.js';
 
 interface Held {
   file: RelayFile;
@@ -19,12 +20,16 @@ interface Held {
   leases: number;
   /** When the entry disappeared from the tree (ms), or null while it is there. */
   goneSince: number | null;
+  /** What kept reads sent and nobody released yet (made by the first kept request). */
+  kept: KeptWindow | null;
 }
 
 /** A relay file lent to one request; release() when the request is done. */
 export interface Lease {
   readonly file: RelayFile;
   readonly entry: FileEntry;
+  /** The file's kept window, made (starting at the bytes read so far) if it has none. */
+  kept(): KeptWindow;
   release(): void;
 }
 
@@ -80,7 +85,7 @@ export class FileTable {
     const key = keyOf(entry);
     let held = this.held.get(key);
     if (!held || held.file.closed) {
-      held = { file: RelayFile.open(entry), entry, leases: 0, goneSince: null };
+      held = { file: RelayFile.open(entry), entry, leases: 0, goneSince: null, kept: null };
       this.held.set(key, held);
     }
     held.leases++;
@@ -89,6 +94,7 @@ export class FileTable {
     return {
       file: h.file,
       entry,
+      kept: () => (h.kept ??= new KeptWindow(h.file.stats().bytesRead, entry.handle.subbufSize * entry.handle.nSubbufs)),
       release: () => {
         if (released) return;
         released = true;
@@ -136,7 +142,8 @@ export class FileTable {
     return live;
   }
 
+  /** Closed, nothing left to read, and nothing kept that a reader may still ask for again. */
   private drained(h: Held): boolean {
-    return h.file.hangup && h.file.available() === 0;
+    return h.file.hangup && h.file.available() === 0 && (h.kept === null || h.kept.size === 0);
   }
 }

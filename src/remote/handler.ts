@@ -12,6 +12,7 @@ import { authorized } from './auth.js';
 import type { FileTable } from './file-table.js';
 import {
   END_TRAILER,
+  OFFSET_HEADER,
   PROTOCOL_VERSION,
   ProtocolError,
   STATS_TRAILER,
@@ -24,7 +25,8 @@ import {
   type ReadOptions,
   type ServerInfo,
 } from './protocol.js';
-import { pump } from './read-stream.js';
+import type { KeptInfo } from './kept-window.js';
+import { pump, type KeptRead } from './read-stream.js';
 
 export interface ServeContext {
   readonly table: FileTable;
@@ -114,8 +116,16 @@ async function handle(ctx: ServeContext, transport: Transport, req: IncomingMess
       const entry = table.file(route.path);
       if (entry) return sendJson(res, fileInfo(table, entry));
       const named = table.file(route.fallback); // a file really named "stats": read it
-      if (named) return read(ctx, named, res, { follow: false, latency: 0, max: Infinity });
+      if (named) return read(ctx, named, res, { follow: false, latency: 0, max: Infinity, keep: null });
       if (table.isDir(route.path)) throw new ProtocolError('EISDIR', `${route.path} is a directory: stats are per relay file`);
+      throw new ProtocolError('ENOENT', `no relay file at ${route.path}`);
+    }
+    case 'kept': {
+      const entry = table.file(route.path);
+      if (entry) return sendJson(res, keptInfo(table, entry, route.release));
+      const named = table.file(route.fallback); // a file really named "kept": read it
+      if (named) return read(ctx, named, res, { follow: false, latency: 0, max: Infinity, keep: null });
+      if (table.isDir(route.path)) throw new ProtocolError('EISDIR', `${route.path} is a directory: a kept window is per relay file`);
       throw new ProtocolError('ENOENT', `no relay file at ${route.path}`);
     }
     case 'read-or-list': {
@@ -142,17 +152,24 @@ async function settle(table: FileTable, path: string): Promise<void> {
 async function read(ctx: ServeContext, entry: FileEntry, res: ServerResponse, opts: ReadOptions): Promise<void> {
   const lease = leaseOrNotFound(ctx.table, entry);
   try {
+    let kept: KeptRead | undefined;
+    if (opts.keep !== null) {
+      // keep=N: the window from N on (from its start if N was released, from its end if N is beyond it).
+      const window = lease.kept();
+      kept = { window, id: window.takeOver(), from: Math.min(Math.max(opts.keep, window.start), window.end) };
+    }
     res.writeHead(200, {
       'Content-Type': 'application/octet-stream',
       'Cache-Control': 'no-store',
       'X-Relay-Channel': entry.handle.id,
       'X-Relay-Cpu': String(entry.cpu),
+      ...(kept ? { [OFFSET_HEADER]: String(kept.from) } : {}),
       Trailer: `${END_TRAILER}, ${STATS_TRAILER}`,
     });
     if (opts.follow) res.flushHeaders(); // the client learns at once that the stream is live
     let reason: Awaited<ReturnType<typeof pump>>;
     try {
-      reason = await pump(lease.file, res, opts, ctx);
+      reason = await pump(lease.file, res, opts, ctx, kept);
     } catch (err) {
       if (!(err instanceof RelayError && err.code === 'ERELAY_CLOSED')) throw err;
       reason = 'shutdown'; // the file was closed under us by shutdown
@@ -208,6 +225,18 @@ function fileInfo(table: FileTable, entry: FileEntry): FileInfo {
   const lease = leaseOrNotFound(table, entry);
   try {
     return { path: entry.path, channel: entry.handle.id, cpu: entry.cpu, available: lease.file.available(), stats: lease.file.stats() };
+  } finally {
+    lease.release();
+  }
+}
+
+/** The kept window of a file (made if it has none), after releasing the bytes below `release`. */
+function keptInfo(table: FileTable, entry: FileEntry, release: number | null): KeptInfo & { path: string } {
+  const lease = leaseOrNotFound(table, entry);
+  try {
+    const window = lease.kept();
+    if (release !== null) window.release(release);
+    return { path: entry.path, ...window.info() };
   } finally {
     lease.release();
   }

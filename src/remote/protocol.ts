@@ -15,13 +15,17 @@ export const API_PREFIX = '/v1';
 /** Trailer names sent at the end of every read response. */
 export const END_TRAILER = 'X-Relay-End';
 export const STATS_TRAILER = 'X-Relay-Stats';
+/** Header of a kept read: the offset of its first byte. */
+export const OFFSET_HEADER = 'X-Relay-Offset';
 
 /** Why a read response ended (the X-Relay-End trailer). */
-export type EndReason = 'drained' | 'hangup' | 'max' | 'shutdown' | 'error';
+export type EndReason = 'drained' | 'hangup' | 'max' | 'shutdown' | 'error' | 'replaced';
 
 export const MAX_LATENCY_MS = 10_000;
 /** Largest `max` a read accepts: one relay buffer can never hold more. */
 export const MAX_READ_BYTES = 0x7fffffff;
+/** Largest kept offset: exact in a double. */
+export const MAX_OFFSET = Number.MAX_SAFE_INTEGER;
 /** Longest request target we parse; longer ones are refused before any decoding. */
 export const MAX_TARGET_LENGTH = 4096;
 
@@ -112,6 +116,12 @@ export interface ReadOptions {
   latency: number;
   /** Stop after this many bytes (Infinity: no limit). */
   max: number;
+  /**
+   * A kept read (keep=N): starts at offset N of the file's kept window and
+   * keeps what it sends until released (GET …/kept?release=M). Null: a
+   * plain consuming read.
+   */
+  keep: number | null;
 }
 
 export type Route =
@@ -119,7 +129,9 @@ export type Route =
   | { kind: 'list'; path: string }
   /** A path that names a file (read) or a directory (list); the server decides which. */
   | { kind: 'read-or-list'; path: string; read: ReadOptions; query: boolean }
-  | { kind: 'stats'; path: string; fallback: string };
+  | { kind: 'stats'; path: string; fallback: string }
+  /** GET /v1/files/<path>/kept[?release=N]: the kept window (made if there is none), after releasing below N. */
+  | { kind: 'kept'; path: string; fallback: string; release: number | null };
 
 /**
  * Parses a request's method and raw target into a route. Throws
@@ -156,6 +168,11 @@ export function parseRequest(method: string | undefined, target: string | undefi
     noQuery(query);
     // A relay file is always named base+N, so ".../stats" means the stats of the file before it.
     return { kind: 'stats', path: '/' + rest.slice(0, -1).join('/'), fallback: path };
+  }
+  if (rest[rest.length - 1] === 'kept' && rest.length > 1) {
+    for (const key of query.keys()) if (key !== 'release') throw new ProtocolError('EBADREQUEST', `unknown query parameter ${JSON.stringify(key)}: kept takes release`);
+    const release = parseInteger('release', query.get('release'), 0, MAX_OFFSET) ?? null;
+    return { kind: 'kept', path: '/' + rest.slice(0, -1).join('/'), fallback: path, release };
   }
   return { kind: 'read-or-list', path, read: readOptions(query), query: query.size > 0 };
 }
@@ -222,14 +239,15 @@ function noQuery(query: Map<string, string>): void {
 
 function readOptions(query: Map<string, string>): ReadOptions {
   for (const key of query.keys()) {
-    if (key !== 'follow' && key !== 'latency' && key !== 'max') {
-      throw new ProtocolError('EBADREQUEST', `unknown query parameter ${JSON.stringify(key)}: a read takes follow, latency and max`);
+    if (key !== 'follow' && key !== 'latency' && key !== 'max' && key !== 'keep') {
+      throw new ProtocolError('EBADREQUEST', `unknown query parameter ${JSON.stringify(key)}: a read takes follow, latency, max and keep`);
     }
   }
   const follow = parseBool('follow', query.get('follow'));
   const latency = parseInteger('latency', query.get('latency'), 1, MAX_LATENCY_MS) ?? DEFAULT_LATENCY_MS;
   const max = parseInteger('max', query.get('max'), 1, MAX_READ_BYTES) ?? Infinity;
-  return { follow, latency, max };
+  const keep = parseInteger('keep', query.get('keep'), 0, MAX_OFFSET) ?? null;
+  return { follow, latency, max, keep };
 }
 
 function parseBool(name: string, value: string | undefined): boolean {
@@ -241,7 +259,7 @@ function parseBool(name: string, value: string | undefined): boolean {
 
 function parseInteger(name: string, value: string | undefined, min: number, max: number): number | undefined {
   if (value === undefined) return undefined;
-  if (!/^[0-9]{1,10}$/.test(value)) throw new ProtocolError('EBADREQUEST', `${name} must be a whole number, got ${JSON.stringify(value)}`);
+  if (!/^[0-9]{1,16}$/.test(value)) throw new ProtocolError('EBADREQUEST', `${name} must be a whole number, got ${JSON.stringify(value)}`);
   const n = Number(value);
   if (n < min || n > max) throw new ProtocolError('EBADREQUEST', `${name} must be from ${min} to ${max}, got ${n}`);
   return n;

@@ -10,6 +10,7 @@
 import type { ServerResponse } from 'node:http';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { RelayFile } from '../hostfs/index.js';
+import type { KeptWindow } from './kept-window.js';
 import type { EndReason, ReadOptions } from './protocol.js';
 
 export interface PumpControl {
@@ -17,18 +18,47 @@ export interface PumpControl {
   readonly stopping: boolean;
 }
 
+/** A kept read: the window, this read's claim on it, and where in it the read starts. */
+export interface KeptRead {
+  window: KeptWindow;
+  id: number;
+  from: number;
+}
+
 /**
  * Moves data from `file` to `res` until the read is done. Returns why it
- * ended, or 'aborted' when the client went away.
+ * ended, or 'aborted' when the client went away. A kept read first sends
+ * what the window holds from `from` on, then keeps what it consumes.
  */
-export async function pump(file: RelayFile, res: ServerResponse, opts: ReadOptions, control: PumpControl): Promise<EndReason | 'aborted'> {
+export async function pump(file: RelayFile, res: ServerResponse, opts: ReadOptions, control: PumpControl, kept?: KeptRead): Promise<EndReason | 'aborted'> {
   let sent = 0;
   let settling = 0;
+  if (kept) {
+    for (const chunk of kept.window.since(kept.from)) {
+      const part = chunk.subarray(0, Math.min(chunk.length, opts.max - sent));
+      sent += part.length;
+      if (!res.write(part) && !(await drained(res))) return 'aborted';
+      if (sent >= opts.max) return 'max';
+    }
+  }
   for (;;) {
     if (gone(res) || file.closed) return 'aborted';
+    let room = opts.max - sent;
+    if (kept) {
+      if (!kept.window.owns(kept.id)) return 'replaced';
+      room = Math.min(room, kept.window.room());
+      if (room === 0) {
+        // Full: consume nothing until the reader releases (the writers see a full buffer meanwhile).
+        if (!opts.follow) return 'drained';
+        if (control.stopping) return 'shutdown';
+        await kept.window.changed(opts.latency);
+        continue;
+      }
+    }
     // Sample hangup before reading: if the channel was closed by then, this read sees everything written.
     const hangup = file.hangup;
-    const data = opts.max === Infinity ? file.read() : file.read(opts.max - sent);
+    const data = room === Infinity ? file.read() : file.read(room);
+    kept?.window.append(data);
     if (data.length > 0) {
       sent += data.length;
       const flushed = res.write(data);

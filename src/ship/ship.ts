@@ -13,11 +13,14 @@
  *   order with no holes; a restarted shipper starts at the end of the last
  *   message (getMessage last_by_subj).
  * - A recorded directory is read again from there: nothing lost.
- * - A live buffer cannot be read again (a relay read consumes). The restarted
- *   shipper reads the producer's bytesRead: bytes between the stream's end
- *   and bytesRead were consumed by the shipper that died and are counted as
- *   lostInTransit (never silently missing). At most: the message in flight,
- *   the chunk being cut, and a remote follow's bytes in the socket.
+ * - A live buffer of another process is read with kept reads: the producer
+ *   keeps what it sent until this shipper releases it, which it does only
+ *   once the stream has acknowledged those bytes. A restarted shipper starts
+ *   at the stream's end and gets the rest again from the producer: nothing
+ *   lost, nothing twice (docs/remote-protocol.md, "Kept reads").
+ * - A live buffer that cannot keep (this process's own channel: a shipper
+ *   that dies dies with it) starts at the producer's bytesRead; bytes between
+ *   the stream's end and bytesRead are counted as lostInTransit.
  *
  * Writers never wait on NATS: while a publish waits (server slow or gone,
  * the client reconnecting with back-off), the buffer is not read, fills, and
@@ -291,6 +294,17 @@ class BufferShipper {
         start = end ?? 0;
         if (end === null) first = 0;
         await file.seek(start);
+      } else if (file.keep) {
+        // Live data the producer keeps until released: start at the end of the stream, and get the rest again.
+        const at = await file.keep(end);
+        if (end === null) {
+          start = at;
+          first = at;
+        } else {
+          if (at < end) throw streamAhead(subject, end, at, entry.path);
+          start = at;
+          lost += at - end; // released but not in the stream: only if someone else released it
+        }
       } else {
         // Live data: reads consume, so start where the producer's reads are.
         const consumed = (await file.stats())?.bytesRead ?? 0;
@@ -298,12 +312,7 @@ class BufferShipper {
           start = consumed;
           first = consumed;
         } else {
-          if (consumed < end) {
-            throw new ShipError(
-              'ENATS_STREAM_AHEAD',
-              `${subject}: the stream holds bytes of this buffer up to ${end}, but only ${consumed} have been read from ${entry.path}: another producer with the same host and pid? (give another --producer)`,
-            );
-          }
+          if (consumed < end) throw streamAhead(subject, end, consumed, entry.path);
           start = consumed;
           lost += consumed - end;
         }
@@ -391,6 +400,7 @@ class BufferShipper {
       s.messages++;
       s.bytes += piece.data.length;
       s.endOffset = piece.offset + piece.data.length;
+      this.file.release?.(s.endOffset); // in the stream now: the producer may forget it
       if (piece.records !== null) s.records = (s.records ?? 0) + piece.records;
     }
     return data.length > 0;
@@ -446,6 +456,13 @@ class BufferShipper {
       await sleep(Math.min(5000, 100 * 2 ** Math.min(attempt, 6)), lane.giveUp);
     }
   }
+}
+
+function streamAhead(subject: string, end: number, read: number, path: string): ShipError {
+  return new ShipError(
+    'ENATS_STREAM_AHEAD',
+    `${subject}: the stream holds bytes of this buffer up to ${end}, but only ${read} have been read from ${path}: another producer with the same host and pid? (give another --producer)`,
+  );
 }
 
 async function checkStream(conn: Connected, stream: string, prefix: string, create: boolean): Promise<StreamInfo> {

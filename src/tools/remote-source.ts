@@ -267,6 +267,11 @@ export class RemoteFile implements SourceFile {
   private waiter: (() => void) | null = null;
   private resume: (() => void) | null = null;
   private closed = false;
+  /** Kept reads: the offset of the next byte a read returns (null: plain consuming reads). */
+  private keptNext: number | null = null;
+  /** Release wanted up to here; one release request in flight at a time. */
+  private releaseWanted = 0;
+  private releasing: Promise<void> | null = null;
 
   constructor(entry: SourceEntry, source: RemoteSource, info: FileInfo, geometry: { subbufSize: number; nSubbufs: number } | null) {
     this.entry = entry;
@@ -281,12 +286,47 @@ export class RemoteFile implements SourceFile {
     return this.ended;
   }
 
+  async keep(offset: number | null): Promise<number> {
+    const release = offset ?? undefined;
+    const info = await this.source.request(() => this.source.remote.kept(this.entry.path, release), this.entry.path);
+    this.keptNext = offset === null ? info.start : Math.min(Math.max(offset, info.start), info.end);
+    this.releaseWanted = info.start;
+    return this.keptNext;
+  }
+
+  release(offset: number): void {
+    if (this.keptNext === null || offset <= this.releaseWanted) return;
+    this.releaseWanted = offset;
+    this.releasing ??= this.sendReleases().finally(() => (this.releasing = null));
+  }
+
+  /** Sends the wanted release, and again while it grew meanwhile; a failure is left to the reads to report. */
+  private async sendReleases(): Promise<void> {
+    try {
+      for (let sent = -1; sent !== this.releaseWanted && !this.broken;) {
+        sent = this.releaseWanted;
+        await this.source.remote.kept(this.entry.path, sent);
+      }
+    } catch {
+      /* the producer went away or the file is gone: reads say so */
+    }
+  }
+
+  /** A kept read must start where the previous one ended; anything else means another reader took the window. */
+  private checkOffset(offset: number | null): void {
+    if (this.keptNext === null || offset === this.keptNext) return;
+    throw new SourceError('EREMOTE', `${this.entry.path}: the producer's kept window resumed at byte ${offset}, not ${this.keptNext}: another kept reader took it over`);
+  }
+
   async read(): Promise<Uint8Array> {
     if (this.queued > 0) return this.take();
     if (this.broken) throw this.broken;
     if (this.closed || this.ended || this.mode === 'follow') return EMPTY;
     try {
-      const r = await this.source.request(() => this.source.remote.read(this.entry.path), this.entry.path);
+      const keep = this.keptNext ?? undefined;
+      const r = await this.source.request(() => this.source.remote.read(this.entry.path, { keep }), this.entry.path);
+      this.checkOffset(r.offset);
+      if (this.keptNext !== null) this.keptNext += r.data.length;
       if (r.stats) this.lastStats = r.stats;
       if (r.reason === 'hangup' || r.reason === 'shutdown') this.end(r.reason, r.stats);
       return r.data;
@@ -346,6 +386,7 @@ export class RemoteFile implements SourceFile {
     this.resume?.();
     this.waiter?.();
     await this.pump;
+    await this.releasing; // the last release reaches the producer, so it can forget those bytes now
     this.queue = [];
     this.queued = 0;
   }
@@ -357,11 +398,14 @@ export class RemoteFile implements SourceFile {
     }
     this.mode = 'follow';
     const latency = Math.min(10_000, Math.max(1, Math.round(latencyMs) || 1));
-    const follow = this.source.remote.follow(this.entry.path, { latency, signal: this.abort.signal });
+    const follow = this.source.remote.follow(this.entry.path, { latency, signal: this.abort.signal, keep: this.keptNext ?? undefined });
     this.pump = (async () => {
       try {
+        await follow.ready();
+        this.checkOffset(follow.offset);
         for await (const chunk of follow) {
           if (chunk.length === 0) continue;
+          if (this.keptNext !== null) this.keptNext += chunk.length;
           this.queue.push(chunk);
           this.queued += chunk.length;
           this.wake();
@@ -372,6 +416,7 @@ export class RemoteFile implements SourceFile {
         if (!this.closed) {
           const end = follow.end;
           if (end?.stats) this.lastStats = end.stats;
+          if (end?.reason === 'replaced') throw new SourceError('EREMOTE', `${this.entry.path}: another kept reader took the producer's kept window over`);
           this.end(end?.reason ?? 'hangup', end?.stats ?? null);
         }
       } catch (err) {

@@ -52,6 +52,17 @@ export interface SourceFile {
   close(): Promise<void>;
   /** Finished data only: the next read starts at this byte (ship resumes a file from what a stream has). */
   seek?(offset: number): Promise<void>;
+  /**
+   * Live data that the source can keep until released (a producer's kept
+   * window, docs/remote-protocol.md): from now on the source keeps what
+   * reads return until release(). Bytes below `offset` are released, and the
+   * next read starts there (null: at the first byte not released). Returns
+   * the offset where the next read starts: higher than asked when bytes had
+   * been released already, lower when `offset` is beyond what was ever read.
+   */
+  keep?(offset: number | null): Promise<number>;
+  /** Kept data: the bytes below `offset` are stored safely; the source may forget them. */
+  release?(offset: number): void;
 }
 
 export interface RelaySource {
