@@ -5,6 +5,8 @@
  * their own bounded pool, where a new connection pushes out the oldest, and
  * must send a complete request head within headTimeoutMs: idle, slow or
  * unauthenticated clients can neither hold a slot nor keep anyone out.
+ * The head timer runs only while no response is in flight: requests can be
+ * pipelined, and a follow queued behind another response must not be cut.
  */
 import type { Socket } from 'node:net';
 import { ProtocolError, STATUS } from './protocol.js';
@@ -24,6 +26,10 @@ interface Conn {
   admitted: boolean;
   client: string;
   timer: NodeJS.Timeout | null;
+  /** Requests whose response has not ended yet (pipelined ones queue behind the first). */
+  inFlight: number;
+  /** What to do once those responses are out (answer a parse error that came after them). */
+  whenDone: (() => void) | null;
 }
 
 export class Admission {
@@ -37,7 +43,7 @@ export class Admission {
 
   /** A new connection: pending, with its head timer running. */
   connected(socket: Socket, client: string): void {
-    const conn: Conn = { admitted: false, client, timer: null };
+    const conn: Conn = { admitted: false, client, timer: null, inFlight: 0, whenDone: null };
     this.conns.set(socket, conn);
     this.pending.add(socket);
     socket.once('close', () => this.closed(socket));
@@ -49,19 +55,32 @@ export class Admission {
     }
   }
 
-  /** A request head arrived: its timer stops (the response re-arms it via responded). */
+  /** A request head arrived: the timer stops until its response (and any pipelined after it) ends. */
   requestArrived(socket: Socket): void {
     const conn = this.conns.get(socket);
-    if (conn?.timer) {
+    if (!conn) return;
+    conn.inFlight++;
+    if (conn.timer) {
       clearTimeout(conn.timer);
       conn.timer = null;
     }
   }
 
-  /** The response to a request ended and the connection stays open: the next head has headTimeoutMs too. */
+  /** A response ended (or was cut). Once none is in flight, the next head has headTimeoutMs too. */
   responded(socket: Socket): void {
     const conn = this.conns.get(socket);
-    if (conn && !socket.destroyed) this.arm(socket, conn);
+    if (!conn) return;
+    conn.inFlight = Math.max(0, conn.inFlight - 1);
+    if (conn.inFlight > 0 || socket.destroyed) return;
+    if (conn.whenDone) conn.whenDone();
+    else this.arm(socket, conn);
+  }
+
+  /** Runs `then` once the responses in flight are out (at once if there are none). */
+  whenDone(socket: Socket, then: () => void): void {
+    const conn = this.conns.get(socket);
+    if (conn && conn.inFlight > 0) conn.whenDone ??= then;
+    else then();
   }
 
   /** An accepted request: the connection takes a slot if it has none. Throws EBUSY when none is free. */

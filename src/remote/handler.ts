@@ -16,7 +16,6 @@ import {
   PROTOCOL_VERSION,
   ProtocolError,
   STATS_TRAILER,
-  STATUS,
   parseRequest,
   type ChannelInfo,
   type ErrorCode,
@@ -48,7 +47,7 @@ export function requestHandler(ctx: ServeContext, transport: Transport, admissio
     res.on('error', () => {}); // a write to a vanished client is not our error
     const socket = req.socket;
     admission.requestArrived(socket);
-    res.once('finish', () => admission.responded(socket));
+    res.once('close', () => admission.responded(socket)); // 'close' also comes when a response is cut
     let work: Promise<void>;
     try {
       work = handle(ctx, transport, req, res, admission);
@@ -61,11 +60,30 @@ export function requestHandler(ctx: ServeContext, transport: Transport, admissio
 }
 
 /** The 'clientError' listener: unparseable bytes get a JSON 4xx and the connection closes. */
-export function clientErrorHandler(err: Error & { code?: string }, socket: Socket): void {
-  if (!socket.writable || err.code === 'ECONNRESET') {
-    socket.destroy();
-    return;
-  }
+export function clientErrorHandler(admission: Admission) {
+  return (err: Error & { code?: string }, socket: Socket): void => {
+    if (!socket.writable || err.code === 'ECONNRESET') {
+      socket.destroy();
+      return;
+    }
+    // Responses to requests pipelined before the bad bytes may still be going out: an error written
+    // now would be read as their answer, or land inside a body. So it waits for them.
+    admission.whenDone(socket, () => answerClientError(err, socket));
+  };
+}
+
+/**
+ * The 'connect' listener. Without one, Node drops a CONNECT connection, and any response still
+ * going out on it; CONNECT is just another method that is not GET.
+ */
+export function connectHandler(admission: Admission) {
+  return (_req: IncomingMessage, socket: Socket): void => {
+    socket.on('error', () => {}); // Node took its own listeners off this socket
+    admission.whenDone(socket, () => writeErrorAndClose(socket, new ProtocolError('EMETHOD', 'method CONNECT is not supported: every route is GET')));
+  };
+}
+
+function answerClientError(err: Error & { code?: string }, socket: Socket): void {
   const code: ErrorCode = err.code === 'HPE_HEADER_OVERFLOW' ? 'ETOOLARGE' : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 'ETIMEDOUT' : 'EBADREQUEST';
   const message =
     code === 'ETIMEDOUT'
@@ -73,9 +91,19 @@ export function clientErrorHandler(err: Error & { code?: string }, socket: Socke
       : code === 'ETOOLARGE'
         ? 'request line and headers are larger than 16 KiB'
         : `malformed HTTP request (${err.code ?? err.message})`;
-  const body = JSON.stringify(new ProtocolError(code, message).body());
+  writeErrorAndClose(socket, new ProtocolError(code, message));
+}
+
+/** A JSON error written straight to a connection that has no usable ServerResponse, which then closes. */
+function writeErrorAndClose(socket: Socket, err: ProtocolError): void {
+  if (!socket.writable) {
+    socket.destroy();
+    return;
+  }
+  const body = JSON.stringify(err.body());
   socket.end(
-    `HTTP/1.1 ${STATUS[code]} ${reasonPhrase(STATUS[code])}\r\n` +
+    `HTTP/1.1 ${err.status} ${reasonPhrase(err.status)}\r\n` +
+      (err.code === 'EMETHOD' ? 'Allow: GET\r\n' : '') +
       'Content-Type: application/json; charset=utf-8\r\n' +
       `Content-Length: ${Buffer.byteLength(body)}\r\n` +
       'Connection: close\r\n\r\n' +
@@ -88,6 +116,11 @@ async function handle(ctx: ServeContext, transport: Transport, req: IncomingMess
     res.setHeader('WWW-Authenticate', 'Bearer realm="relayfs"');
     res.setHeader('Connection', 'close'); // an unauthenticated connection never stays
     throw new ProtocolError('EUNAUTHORIZED', 'this TCP listener needs "Authorization: Bearer <token>" with the token the producer printed');
+  }
+  // Node's own check would answer without our JSON body, so it is off (requireHostHeader) and done here.
+  if (req.httpVersion === '1.1' && req.headers.host === undefined) {
+    res.setHeader('Connection', 'close');
+    throw new ProtocolError('EBADREQUEST', 'an HTTP/1.1 request needs a Host header (any value: it is ignored)');
   }
   try {
     admission.admit(req.socket);
@@ -116,7 +149,7 @@ async function handle(ctx: ServeContext, transport: Transport, req: IncomingMess
       const entry = table.file(route.path);
       if (entry) return sendJson(res, fileInfo(table, entry));
       const named = table.file(route.fallback); // a file really named "stats": read it
-      if (named) return read(ctx, named, res, { follow: false, latency: 0, max: Infinity, keep: null });
+      if (named) return read(ctx, named, req, res, { follow: false, latency: 0, max: Infinity, keep: null });
       if (table.isDir(route.path)) throw new ProtocolError('EISDIR', `${route.path} is a directory: stats are per relay file`);
       throw new ProtocolError('ENOENT', `no relay file at ${route.path}`);
     }
@@ -124,13 +157,13 @@ async function handle(ctx: ServeContext, transport: Transport, req: IncomingMess
       const entry = table.file(route.path);
       if (entry) return sendJson(res, keptInfo(table, entry, route.release));
       const named = table.file(route.fallback); // a file really named "kept": read it
-      if (named) return read(ctx, named, res, { follow: false, latency: 0, max: Infinity, keep: null });
+      if (named) return read(ctx, named, req, res, { follow: false, latency: 0, max: Infinity, keep: null });
       if (table.isDir(route.path)) throw new ProtocolError('EISDIR', `${route.path} is a directory: a kept window is per relay file`);
       throw new ProtocolError('ENOENT', `no relay file at ${route.path}`);
     }
     case 'read-or-list': {
       const entry = table.file(route.path);
-      if (entry) return read(ctx, entry, res, route.read);
+      if (entry) return read(ctx, entry, req, res, route.read);
       if (table.isDir(route.path)) {
         if (route.query) throw new ProtocolError('EISDIR', `${route.path} is a directory: follow, latency and max apply to relay files`);
         return sendJson(res, listing(ctx, route.path));
@@ -149,7 +182,9 @@ async function settle(table: FileTable, path: string): Promise<void> {
 }
 
 /** A consuming read (or follow) of one relay file, ending with the X-Relay-End and X-Relay-Stats trailers. */
-async function read(ctx: ServeContext, entry: FileEntry, res: ServerResponse, opts: ReadOptions): Promise<void> {
+async function read(ctx: ServeContext, entry: FileEntry, req: IncomingMessage, res: ServerResponse, opts: ReadOptions): Promise<void> {
+  // A request pipelined behind another gets the connection when the earlier response ends; consume nothing before.
+  if (!res.socket && !(await connectionFor(req, res))) return;
   const lease = leaseOrNotFound(ctx.table, entry);
   try {
     let kept: KeptRead | undefined;
@@ -184,6 +219,24 @@ async function read(ctx: ServeContext, entry: FileEntry, res: ServerResponse, op
   } finally {
     lease.release();
   }
+}
+
+/** Resolves true once `res` has the connection, false if the connection closes first. */
+function connectionFor(req: IncomingMessage, res: ServerResponse): Promise<boolean> {
+  const socket = req.socket;
+  if (socket.destroyed) return Promise.resolve(false);
+  return new Promise((resolve) => {
+    const onSocket = (): void => {
+      socket.off('close', onClose);
+      resolve(true);
+    };
+    const onClose = (): void => {
+      res.off('socket', onSocket);
+      resolve(false);
+    };
+    res.once('socket', onSocket);
+    socket.once('close', onClose);
+  });
 }
 
 function listing(ctx: ServeContext, dir: string): Listing {
@@ -276,5 +329,5 @@ function sendError(res: ServerResponse, err: unknown): void {
 }
 
 function reasonPhrase(status: number): string {
-  return ({ 400: 'Bad Request', 408: 'Request Timeout', 431: 'Request Header Fields Too Large' } as Record<number, string>)[status] ?? 'Error';
+  return ({ 400: 'Bad Request', 405: 'Method Not Allowed', 408: 'Request Timeout', 431: 'Request Header Fields Too Large' } as Record<number, string>)[status] ?? 'Error';
 }

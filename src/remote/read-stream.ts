@@ -93,21 +93,26 @@ export async function pump(file: RelayFile, res: ServerResponse, opts: ReadOptio
  */
 const SETTLE_DELAYS_MS = [1, 2, 5, 10, 20, 50];
 
+/** Nothing is consumed for a response that cannot go out: cut, not on its connection yet, or the connection ended. */
 function gone(res: ServerResponse): boolean {
-  return res.destroyed || res.socket === null || res.socket.destroyed;
+  return res.destroyed || res.socket === null || res.socket.destroyed || !res.socket.writable;
 }
 
-/** Resolves true on 'drain', false if the connection closes first. */
+/**
+ * Resolves true once the connection has taken what was written, false if it closes first.
+ * Waits on the socket's own 'drain': Node forwards it to the response only while the
+ * connection is plain HTTP, and not after a CONNECT pipelined behind this read.
+ */
 function drained(res: ServerResponse): Promise<boolean> {
+  const socket = res.socket;
+  if (!socket || socket.destroyed) return Promise.resolve(false); // its 'close' has been and gone
   return new Promise((resolve) => {
     const done = (ok: boolean) => () => {
-      res.off('drain', onDrain);
-      res.off('close', onClose);
+      for (const emitter of [res, socket]) emitter.off('drain', onDrain).off('close', onClose);
       resolve(ok);
     };
     const onDrain = done(true);
     const onClose = done(false);
-    res.on('drain', onDrain);
-    res.on('close', onClose);
+    for (const emitter of [res, socket]) emitter.on('drain', onDrain).on('close', onClose);
   });
 }

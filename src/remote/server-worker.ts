@@ -11,7 +11,7 @@ import { parentPort, workerData } from 'node:worker_threads';
 import { HostFs, type FileEntry } from '../hostfs/index.js';
 import { Admission } from './admission.js';
 import { FileTable } from './file-table.js';
-import { clientErrorHandler, requestHandler, type ServeContext, type Transport } from './handler.js';
+import { clientErrorHandler, connectHandler, requestHandler, type ServeContext, type Transport } from './handler.js';
 
 /** What server.ts passes in workerData. */
 export interface WorkerConfig {
@@ -104,11 +104,13 @@ function listen(ctx: ServeContext, transport: Transport, config: WorkerConfig, w
       keepAliveTimeout: 5_000,
       connectionsCheckingInterval: Math.min(1_000, config.headersTimeoutMs), // how often Node checks (default 30 s)
       noDelay: true,
+      requireHostHeader: false, // checked by the handler, which answers with the JSON error
     },
     requestHandler(ctx, transport, admission),
   );
   server.on('connection', (socket: Socket) => admission.connected(socket, transport === 'tcp' ? (socket.remoteAddress ?? '?') : 'unix'));
-  server.on('clientError', clientErrorHandler);
+  server.on('clientError', clientErrorHandler(admission));
+  server.on('connect', connectHandler(admission));
   return new Promise((resolve, reject) => {
     server.once('error', reject);
     const done = () => {
