@@ -245,6 +245,11 @@ export class RelayChannel<P = unknown> {
     return this.control.freed;
   }
 
+  /** Buffers of the channel (claimed or not). */
+  get bufferCount(): number {
+    return this.buffersList.length;
+  }
+
   /** Buffers claimed by writing threads so far. */
   get claimed(): number {
     return this.isGlobal ? 1 : this.control.claimed(this.buffersList.length);

@@ -4,13 +4,18 @@
  * /relayfs/cpu0..), klog registered on it, and the relay files exposed to
  * the recording process. When the program's event loop empties, the channel
  * is closed, and the program waits (on the IPC channel to relayfs) until the
- * recording has read everything and the final counters.
+ * recording has read everything and the final counters. When it ends early
+ * (process.exit, an uncaught exception, SIGINT/SIGTERM/SIGHUP), its 'exit'
+ * hook closes the channel and blocks until the serving thread has sent the
+ * recording the tail (at most EXIT_DRAIN_MS): what the program logged before
+ * it died is recorded too.
  */
 import { isMainThread } from 'node:worker_threads';
 import { relayClose, relayOpen } from '../channel/api.js';
 import { hostfs, hostfsCallbacks } from '../hostfs/hostfs.js';
 import { registerKlogHandler } from '../klog/trace.js';
-import { exposeRelayFiles } from '../remote/server.js';
+import { onProcessExit } from '../remote/exit-hooks.js';
+import { drainedSync, exposeRelayFiles, type RelayFileServer } from '../remote/server.js';
 import '../threads.js';
 
 export const LAUNCH_ENV = 'RELAYFS_RECORD_LAUNCH';
@@ -18,16 +23,27 @@ export const LAUNCH_ENV = 'RELAYFS_RECORD_LAUNCH';
 export const LAUNCH_DONE = 'relayfs:recorded';
 /** Sent by relayfs record once it follows every relay file of the program. */
 export const LAUNCH_ATTACHED = 'relayfs:following';
+/** Longest an ending program waits for the recording to take its tail. */
+const EXIT_DRAIN_MS = 10_000;
 
 if (isMainThread && process.env[LAUNCH_ENV] === '1') {
   delete process.env[LAUNCH_ENV]; // programs this one starts are not set up again
   const chan = relayOpen('cpu', hostfs.createDir('relayfs'), 256 * 1024, 16, hostfsCallbacks(), null);
   registerKlogHandler(chan);
-  const server = await exposeRelayFiles();
+  let server: RelayFileServer | null = null;
+  let attached = false;
+  // Registered before the server's own hook, which removes the socket: the recording still needs it now.
+  onProcessExit(() => {
+    if (!server || chan.closed) return;
+    relayClose(chan);
+    // The recording (started before the program) gets every file to its end, even one it had not opened yet:
+    // the server holds closed files until they are drained.
+    drainedSync(server, chan.bufferCount, EXIT_DRAIN_MS);
+  });
+  server = await exposeRelayFiles();
   // The channel is closed when the program is done and the recording follows every file
   // (closed earlier, a file it had not opened yet would be gone); the program then stays
   // until the recording has drained it.
-  let attached = false;
   let done = false;
   process.on('message', (m) => {
     if (m === LAUNCH_ATTACHED) {
@@ -35,7 +51,7 @@ if (isMainThread && process.env[LAUNCH_ENV] === '1') {
       if (done) relayClose(chan);
     } else if (m === LAUNCH_DONE) {
       process.disconnect?.();
-      void server.close();
+      void server?.close();
     }
   });
   process.channel?.unref(); // the IPC channel must not keep the program alive by itself

@@ -37,9 +37,15 @@ export interface ServeContext {
   stopping: boolean;
   /** Reads in progress, so shutdown can wait for them. */
   readonly active: Set<Promise<void>>;
+  /** For the producer's thread to wait on at exit (drainedSync): [0] read responses not finished yet, [1] reads that ended with a hangup. */
+  readonly activity: Int32Array;
 }
 
 export type Transport = 'unix' | 'tcp';
+
+/** Slots of ServeContext.activity. */
+export const ACTIVE_READS = 0;
+export const HANGUPS_SENT = 1;
 
 /** The 'request' listener of one server (one transport). */
 export function requestHandler(ctx: ServeContext, transport: Transport, admission: Admission) {
@@ -186,6 +192,12 @@ async function read(ctx: ServeContext, entry: FileEntry, req: IncomingMessage, r
   // A request pipelined behind another gets the connection when the earlier response ends; consume nothing before.
   if (!res.socket && !(await connectionFor(req, res))) return;
   const lease = leaseOrNotFound(ctx.table, entry);
+  // Counted until the response is handed to the socket (or cut): then its bytes no longer depend on this process.
+  Atomics.add(ctx.activity, ACTIVE_READS, 1);
+  res.once('close', () => {
+    Atomics.sub(ctx.activity, ACTIVE_READS, 1);
+    Atomics.notify(ctx.activity, ACTIVE_READS);
+  });
   try {
     let kept: KeptRead | undefined;
     if (opts.keep !== null) {
@@ -215,6 +227,12 @@ async function read(ctx: ServeContext, entry: FileEntry, req: IncomingMessage, r
     }
     const stats = lease.file.closed ? null : lease.file.stats();
     res.addTrailers({ [END_TRAILER]: reason, ...(stats ? { [STATS_TRAILER]: JSON.stringify(stats) } : {}) });
+    if (reason === 'hangup') {
+      res.once('finish', () => {
+        Atomics.add(ctx.activity, HANGUPS_SENT, 1);
+        Atomics.notify(ctx.activity, ACTIVE_READS);
+      });
+    }
     res.end();
   } finally {
     lease.release();

@@ -25,6 +25,8 @@ export interface WorkerConfig {
   maxConnectionsPerClient: number;
   maxPendingConnections: number;
   headersTimeoutMs: number;
+  /** Int32Array[2] shared with the producer's thread: read responses not finished yet, and reads that ended with a hangup. */
+  activity: SharedArrayBuffer;
 }
 
 /** Messages from the producer's thread. */
@@ -40,7 +42,15 @@ async function main(config: WorkerConfig): Promise<void> {
   const fs = HostFs.get(config.fsName);
   fs.files(); // joins the hostfs broadcast now, so no file made from here on is missed
   const table = new FileTable(fs, config.entries);
-  const ctx: ServeContext = { table, fsName: config.fsName, pid: config.pid, token: config.token, stopping: false, active: new Set() };
+  const ctx: ServeContext = {
+    table,
+    fsName: config.fsName,
+    pid: config.pid,
+    token: config.token,
+    stopping: false,
+    active: new Set(),
+    activity: new Int32Array(config.activity),
+  };
   const servers: Server[] = [];
 
   try {

@@ -15,6 +15,8 @@ export interface CliResult {
 export interface CliRun {
   child: ReturnType<typeof spawn>;
   done: Promise<CliResult>;
+  /** What it has written to stderr so far. */
+  stderr(): string;
 }
 
 export function startCli(args: string[], env: Record<string, string> = {}): CliRun {
@@ -27,7 +29,7 @@ export function startCli(args: string[], env: Record<string, string> = {}): CliR
     child.once('error', reject);
     child.once('close', (code, signal) => resolve({ code, signal, stdout, stderr }));
   });
-  return { child, done };
+  return { child, done, stderr: () => stderr };
 }
 
 export function runCli(args: string[], env: Record<string, string> = {}): Promise<CliResult> {
