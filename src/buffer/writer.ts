@@ -97,6 +97,8 @@ export const spinPause: () => void = typeof (Atomics as { pause?: () => void }).
 
 /** Polls for room before a blocked writer sleeps: a draining reader frees a sub-buffer within microseconds. */
 const ROOM_SPINS = 200;
+/** Longest sleep of a writer waiting for room before it looks at CLOSED again (ms). */
+const CLOSE_CHECK_MS = 20;
 
 /** prepare() outcomes. */
 const ROOM = 1;
@@ -431,14 +433,26 @@ export class BufferWriter {
     this.publishPending();
     if (!c[STALLED] && c[OFFS + (this.held & 3)]! + length <= this.currentEnd()) return ROOM;
     if (length > this.subbufSize - c[RESERVE]!) return this.drop(C_DROP_TOOBIG);
+    // Looked at before the switch: a reader may free a sub-buffer right after a refusal,
+    // and that refusal was still for want of room (waiting then returns at once, and the retry switches).
+    const full = this.nextIsUnread();
     if (!this.switchSubbuf()) {
-      // Blocking mode: a switch refused because every sub-buffer is unread waits for a reader.
-      if (mayWait && mayBlock && c[BLOCK_MS]! > 0 && !this.hasRoom()) return WAIT;
+      // Blocking mode: a switch refused because every sub-buffer was unread waits for a reader;
+      // one that subbufStart refused with room to spare is its own decision, dropped.
+      if (mayWait && mayBlock && c[BLOCK_MS]! > 0 && full) return WAIT;
       return this.drop(C_DROP_FULL);
     }
     // A header larger than the last one can leave too little room.
     if (c[OFFS]! + length > this.currentEnd()) return this.drop(C_DROP_TOOBIG);
     return ROOM;
+  }
+
+  /** The sub-buffer a switch would move to is still unread: the switch can only be refused, or overwrite. */
+  private nextIsUnread(): boolean {
+    const c = this.ctrl;
+    const produced = Atomics.load(c, PRODUCED);
+    const next = c[STALLED] ? produced : seqNext(produced, this.wrap);
+    return seqDiff(next, Atomics.load(c, CONSUMED) & SEQ_MASK, this.wrap) >= this.nSubbufs;
   }
 
   /** At least one sub-buffer is consumed (or was never used): a refused switch may now succeed. */
@@ -470,7 +484,9 @@ export class BufferWriter {
         const left = deadline - performance.now();
         if (left <= 0) return -1;
         try {
-          Atomics.wait(c, CONSUMED, consumed, left);
+          // A reader's move changes CONSUMED, so that wake-up is never missed. Close and reset do not
+          // change it: one that lands between the check above and this wait is seen at the next slice.
+          Atomics.wait(c, CONSUMED, consumed, Math.min(left, CLOSE_CHECK_MS));
         } catch {
           mayBlock = false; // this thread may not block: drop from now on
           return -1;
