@@ -91,15 +91,17 @@ test('a full window stops consuming: writers drop and count, never wait; a relea
   // Write until the window is full and the relay buffer behind it too: then a write drops.
   const accepted: Buffer[] = [];
   let seq = 0;
-  for (;;) {
+  for (let windowFull = false; ;) {
     const b = writeOne(chan, seq++);
     if (b) {
       accepted.push(b);
       continue;
     }
+    // Refused after the window was seen full: nothing consumes any more, so the buffer stays full.
+    if (windowFull) break;
     const w = await remote.kept(path);
-    if (w.end - w.start === capacity) break;
-    await new Promise((r) => setImmediate(r)); // the server thread is still taking data in
+    windowFull = w.end - w.start === capacity;
+    if (!windowFull) await new Promise((r) => setImmediate(r)); // the server thread is still taking data in
   }
   const full = await remote.kept(path);
   assert.equal(full.end - full.start, capacity, 'the window holds at most its capacity');
