@@ -2,7 +2,8 @@
  * Loaded with --import into a program that `relayfs record -- CMD` launches:
  * in its main thread, one channel with a buffer per thread (relay files
  * /relayfs/cpu0..), klog registered on it, and the relay files exposed to
- * the recording process. When the program's event loop empties, the channel
+ * the recording process. The program's own code starts once the recording
+ * follows every file. When the program's event loop empties, the channel
  * is closed, and the program waits (on the IPC channel to relayfs) until the
  * recording has read everything and the final counters. When it ends early
  * (process.exit, an uncaught exception, SIGINT/SIGTERM/SIGHUP), its 'exit'
@@ -23,6 +24,8 @@ export const LAUNCH_ENV = 'RELAYFS_RECORD_LAUNCH';
 export const LAUNCH_DONE = 'relayfs:recorded';
 /** Sent by relayfs record once it follows every relay file of the program. */
 export const LAUNCH_ATTACHED = 'relayfs:following';
+/** Longest a starting program waits for the recording to follow its files. */
+const ATTACH_TIMEOUT_MS = 30_000;
 /** Longest an ending program waits for the recording to take its tail. */
 const EXIT_DRAIN_MS = 10_000;
 
@@ -36,9 +39,10 @@ if (isMainThread && process.env[LAUNCH_ENV] === '1') {
   onProcessExit(() => {
     if (!server || chan.closed) return;
     relayClose(chan);
-    // The recording (started before the program) gets every file to its end, even one it had not opened yet:
-    // the server holds closed files until they are drained.
-    drainedSync(server, chan.bufferCount, EXIT_DRAIN_MS);
+    // Every buffer read by the recording, and every response handed to the socket: then what the program
+    // traced is on its way. The recording takes the lost connection that follows as the end of the data.
+    const buffers = Array.from({ length: chan.bufferCount }, (_, cpu) => chan.buffer(cpu));
+    drainedSync(server, () => buffers.every((b) => b.reader.available() === 0), EXIT_DRAIN_MS);
   });
   server = await exposeRelayFiles();
   // The channel is closed when the program is done and the recording follows every file
@@ -54,6 +58,20 @@ if (isMainThread && process.env[LAUNCH_ENV] === '1') {
       void server?.close();
     }
   });
+  // Like perf record: the program's own code starts once the recording follows every file, so that
+  // a program that ends at once (even by an uncaught exception) is recorded whole.
+  if (process.channel && !attached) {
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(resolve, ATTACH_TIMEOUT_MS);
+      const onAttach = (m: unknown): void => {
+        if (m !== LAUNCH_ATTACHED) return;
+        clearTimeout(timer);
+        process.off('message', onAttach);
+        resolve();
+      };
+      process.on('message', onAttach);
+    });
+  }
   process.channel?.unref(); // the IPC channel must not keep the program alive by itself
   process.once('beforeExit', () => {
     done = true;

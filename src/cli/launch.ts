@@ -71,6 +71,7 @@ export async function launch(): Promise<Launched> {
     await new Promise((resolve) => setTimeout(resolve, 10));
   }
   const source = new RemoteSource({ socketPath, path: '/' });
+  source.producerEndsWith(exited); // once the program has exited, its lost connection is the end of its data
   await waitForFiles(source, 30_000, ended);
   return { child, source, exited };
 }

@@ -37,15 +37,14 @@ export interface ServeContext {
   stopping: boolean;
   /** Reads in progress, so shutdown can wait for them. */
   readonly active: Set<Promise<void>>;
-  /** For the producer's thread to wait on at exit (drainedSync): [0] read responses not finished yet, [1] reads that ended with a hangup. */
+  /** For the producer's thread to wait on at exit (drainedSync): [ACTIVE_READS] read responses not finished yet. */
   readonly activity: Int32Array;
 }
 
 export type Transport = 'unix' | 'tcp';
 
-/** Slots of ServeContext.activity. */
+/** Slot of ServeContext.activity: read responses not finished yet. */
 export const ACTIVE_READS = 0;
-export const HANGUPS_SENT = 1;
 
 /** The 'request' listener of one server (one transport). */
 export function requestHandler(ctx: ServeContext, transport: Transport, admission: Admission) {
@@ -227,12 +226,6 @@ async function read(ctx: ServeContext, entry: FileEntry, req: IncomingMessage, r
     }
     const stats = lease.file.closed ? null : lease.file.stats();
     res.addTrailers({ [END_TRAILER]: reason, ...(stats ? { [STATS_TRAILER]: JSON.stringify(stats) } : {}) });
-    if (reason === 'hangup') {
-      res.once('finish', () => {
-        Atomics.add(ctx.activity, HANGUPS_SENT, 1);
-        Atomics.notify(ctx.activity, ACTIVE_READS);
-      });
-    }
     res.end();
   } finally {
     lease.release();

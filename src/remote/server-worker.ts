@@ -25,7 +25,7 @@ export interface WorkerConfig {
   maxConnectionsPerClient: number;
   maxPendingConnections: number;
   headersTimeoutMs: number;
-  /** Int32Array[2] shared with the producer's thread: read responses not finished yet, and reads that ended with a hangup. */
+  /** Int32Array shared with the producer's thread: read responses not finished yet (handler.ts ACTIVE_READS). */
   activity: SharedArrayBuffer;
 }
 

@@ -13,7 +13,7 @@ import { RelayError, describe, invalidArg } from '../errors.js';
 import { hostfs, HostFs } from '../hostfs/index.js';
 import { checkToken, generateToken } from './auth.js';
 import { onProcessExit } from './exit-hooks.js';
-import { ACTIVE_READS, HANGUPS_SENT } from './handler.js';
+import { ACTIVE_READS } from './handler.js';
 import type { FromWorker, ToWorker, WorkerConfig } from './server-worker.js';
 import { MAX_SOCKET_PATH, makePrivateDir, removeSocket } from './socket-dir.js';
 
@@ -105,7 +105,7 @@ export async function exposeRelayFiles(options: ExposeOptions = {}): Promise<Rel
     maxConnectionsPerClient,
     maxPendingConnections,
     headersTimeoutMs,
-    activity: new SharedArrayBuffer(8),
+    activity: new SharedArrayBuffer(4),
   };
   const worker = new Worker(new URL('./server-worker.js', import.meta.url), {
     workerData: { relayfsServer: config },
@@ -156,22 +156,22 @@ export async function exposeRelayFiles(options: ExposeOptions = {}): Promise<Rel
 const activityOf = new WeakMap<RelayFileServer, Int32Array>();
 
 /**
- * Blocks this thread until readers have been sent the end (X-Relay-End:
- * hangup) of at least `files` relay files and no read response is in
- * progress, or `timeoutMs` pass; true when that happened. For an 'exit'
- * hook after relayClose: the serving thread keeps sending while this one
- * waits. Not part of the package API.
+ * Blocks this thread until `drained()` holds and no read response is in
+ * progress, or `timeoutMs` pass; true when that happened. For an 'exit' hook
+ * after relayClose: the serving thread keeps sending while this one waits,
+ * and a response that has ended has been handed to the socket. Not part of
+ * the package API.
  */
-export function drainedSync(server: RelayFileServer, files: number, timeoutMs: number): boolean {
+export function drainedSync(server: RelayFileServer, drained: () => boolean, timeoutMs: number): boolean {
   const activity = activityOf.get(server);
   if (!activity) return true;
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const reads = Atomics.load(activity, ACTIVE_READS);
-    if (reads === 0 && Atomics.load(activity, HANGUPS_SENT) >= files) return true;
+    if (reads === 0 && drained()) return true;
     const left = deadline - Date.now();
     if (left <= 0) return false;
-    Atomics.wait(activity, ACTIVE_READS, reads, Math.min(left, 50)); // woken when a read ends
+    Atomics.wait(activity, ACTIVE_READS, reads, Math.min(left, 5)); // woken when a read ends; else a look every 5 ms
   }
 }
 

@@ -52,6 +52,8 @@ export interface RemoteSourceOptions {
 
 /** How long one listing answers every file's stats() and available() (ms). */
 const LISTING_REUSE_MS = 25;
+/** How long a lost connection waits for the producer's exit to be reported, when its end is awaited. */
+const PRODUCER_END_GRACE_MS = 5_000;
 /** Received but not yet read bytes beyond which a follow read stops reading its socket (back-pressure). */
 const HIGH_WATER = 8 << 20;
 
@@ -69,6 +71,11 @@ export class RemoteSource implements RelaySource {
   private listing: { at: number; answer: Promise<FileInfo[]> } | null = null;
   /** A request has been answered: a socket that disappears later means the producer went away. */
   private connected = false;
+  /** Each file's info as last seen, so a file that went away since can still be opened (as ended). */
+  private readonly lastSeen = new Map<string, FileInfo>();
+  /** Resolves when the producer process has ended, when the caller knows (record -- CMD). */
+  private producerEnd: Promise<void> | null = null;
+  private producerEnded = false;
 
   constructor(options: RemoteSourceOptions) {
     if (options.socketPath !== undefined && options.pid !== undefined) {
@@ -114,6 +121,7 @@ export class RemoteSource implements RelaySource {
       this.learnGeometry(listing);
       files = listing.files;
     }
+    for (const f of files!) this.lastSeen.set(f.path, f);
     if (files!.length === 0) {
       throw new SourceError('ENOENT', `${this.description}: no relay files${this.path === '/' ? '' : ` under ${this.path}`} in that process (has it opened its channels?)`);
     }
@@ -133,9 +141,40 @@ export class RemoteSource implements RelaySource {
   async open(entry: SourceEntry): Promise<SourceFile> {
     this.checkSocket();
     if (this.kind === null) await this.list();
-    const info = await this.info(entry.path);
-    if (!info) throw new SourceError('ENOENT', `${entry.path}: no such relay file in the process serving ${this.socketPath}`);
-    return new RemoteFile(entry, this, info, this.geometry.get(info.channel) ?? null);
+    let info: FileInfo | null;
+    try {
+      info = await this.info(entry.path);
+    } catch (err) {
+      if (!(err instanceof SourceError && (await this.endedByProducer(err)))) throw err;
+      info = null;
+    }
+    const seen = info ?? this.lastSeen.get(entry.path);
+    if (!seen) throw new SourceError('ENOENT', `${entry.path}: no such relay file in the process serving ${this.socketPath}`);
+    const file = new RemoteFile(entry, this, seen, this.geometry.get(seen.channel) ?? null);
+    // Listed before, not served now: its channel was closed and the file drained, or the producer has ended.
+    if (!info) file.markGone();
+    return file;
+  }
+
+  /**
+   * Tells the source that the producer's process ends when `ended` settles
+   * (record -- CMD knows it). From then on a lost connection is the end of
+   * the data, not a failure: the producer's exit hook has sent everything.
+   */
+  producerEndsWith(ended: Promise<unknown>): void {
+    const done = (): void => void (this.producerEnded = true);
+    this.producerEnd = ended.then(done, done);
+  }
+
+  /** Whether a failure is the producer's own end (waiting briefly: its exit and the lost connection race). */
+  async endedByProducer(err: SourceError): Promise<boolean> {
+    if (!this.producerEnd || !isConnectionError(err)) return false;
+    if (!this.producerEnded) {
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([this.producerEnd, new Promise((resolve) => (timer = setTimeout(resolve, PRODUCER_END_GRACE_MS)))]);
+      clearTimeout(timer);
+    }
+    return this.producerEnded;
   }
 
   /**
@@ -161,6 +200,7 @@ export class RemoteSource implements RelaySource {
       this.listing = { at: now, answer };
     }
     const files = await this.listing.answer;
+    for (const f of files) this.lastSeen.set(f.path, f);
     return files.find((f) => f.path === path) ?? null;
   }
 
@@ -331,12 +371,17 @@ export class RemoteFile implements SourceFile {
       if (r.reason === 'hangup' || r.reason === 'shutdown') this.end(r.reason, r.stats);
       return r.data;
     } catch (err) {
-      if (err instanceof SourceError && err.code === 'ENOENT' && !isConnectionError(err)) {
-        this.end('gone', null); // closed, drained and released by the server meanwhile
+      if (err instanceof SourceError && ((err.code === 'ENOENT' && !isConnectionError(err)) || (await this.source.endedByProducer(err)))) {
+        this.end('gone', null); // closed, drained and released by the server meanwhile, or the producer has ended
         return EMPTY;
       }
       throw err;
     }
+  }
+
+  /** Ended before it was opened: no longer served. */
+  markGone(): void {
+    this.end('gone', null);
   }
 
   async poll(timeoutMs: number): Promise<SourcePoll> {
@@ -363,7 +408,7 @@ export class RemoteFile implements SourceFile {
     if (this.finalStats) return this.finalStats;
     // The producer went away in the middle: its counters at that moment are unknown, and old ones would mislead.
     if (this.broken) return null;
-    if (this.closed) return this.lastStats;
+    if (this.closed || this.ended === 'gone') return this.lastStats;
     const info = await this.source.info(this.entry.path);
     if (info) {
       this.lastStats = info.stats;
@@ -422,8 +467,8 @@ export class RemoteFile implements SourceFile {
       } catch (err) {
         if (!this.closed) {
           const failure = this.source.failure(err, this.entry.path);
-          // Not found: closed, drained and released by the server before the follow began.
-          if (failure.code === 'ENOENT' && !isConnectionError(failure)) this.end('gone', null);
+          // Not found: closed, drained and released by the server before the follow began (or the producer has ended).
+          if ((failure.code === 'ENOENT' && !isConnectionError(failure)) || (await this.source.endedByProducer(failure))) this.end('gone', null);
           else this.broken = failure;
         }
       } finally {
