@@ -294,28 +294,17 @@ class BufferShipper {
         start = end ?? 0;
         if (end === null) first = 0;
         await file.seek(start);
-      } else if (file.keep) {
-        // Live data the producer keeps until released: start at the end of the stream, and get the rest again.
-        const at = await file.keep(end);
+      } else {
+        // Live data: reads consume. A producer that keeps what it sent until released (kept reads) sends the
+        // rest again from the stream's end; otherwise start where the producer's reads are.
+        const at = file.keep ? await file.keep(end) : ((await file.stats())?.bytesRead ?? 0);
         if (end === null) {
-          start = at;
           first = at;
         } else {
           if (at < end) throw streamAhead(subject, end, at, entry.path);
-          start = at;
-          lost += at - end; // released but not in the stream: only if someone else released it
+          lost += at - end; // read, but not in the stream (with kept reads: only if someone else released it)
         }
-      } else {
-        // Live data: reads consume, so start where the producer's reads are.
-        const consumed = (await file.stats())?.bytesRead ?? 0;
-        if (end === null) {
-          start = consumed;
-          first = consumed;
-        } else {
-          if (consumed < end) throw streamAhead(subject, end, consumed, entry.path);
-          start = consumed;
-          lost += consumed - end;
-        }
+        start = at;
       }
       const summary: ShipBufferSummary = {
         file: entry.name,
