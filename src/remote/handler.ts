@@ -64,11 +64,48 @@ export function requestHandler(ctx: ServeContext, transport: Transport, admissio
   };
 }
 
+/** How long a connection answered with an error may stay half open for the client to close its side. */
+const LINGER_MS = 5_000;
+
+const lingering = new WeakSet<Socket>();
+
+/** A connection we are closing closes when the client closes its side, or is cut off after LINGER_MS. */
+function lingerThenClose(socket: Socket): void {
+  if (lingering.has(socket)) return;
+  lingering.add(socket);
+  const cut = setTimeout(() => socket.destroy(), LINGER_MS);
+  cut.unref();
+  socket.once('close', () => clearTimeout(cut));
+}
+
+/**
+ * For every connection: Node closes one after a `Connection: close` response (an unauthenticated
+ * request, HTTP/1.0) with destroySoon(), a full close once the response is out. Bytes the client sends
+ * after that provoke a reset, which on TCP makes the client's kernel drop what it has not read yet,
+ * such as the answer to a read pipelined before, whose data is consumed. So the connection only ends
+ * its side, and closes when the client closes its own (or after LINGER_MS).
+ */
+export function closeGently(socket: Socket): void {
+  socket.destroySoon = (): void => {
+    if (socket.writable) socket.end();
+    lingerThenClose(socket);
+  };
+}
+
 /** The 'clientError' listener: unparseable bytes get a JSON 4xx and the connection closes. */
 export function clientErrorHandler(admission: Admission) {
   return (err: Error & { code?: string }, socket: Socket): void => {
-    if (!socket.writable || err.code === 'ECONNRESET') {
+    if (socket.destroyed) return;
+    if (err.code === 'ECONNRESET') {
       socket.destroy();
+      return;
+    }
+    // Answered and ending: what the client still sends is read and dropped until it closes its side (a
+    // lingering close). Destroying now would cut what is still going out, and on TCP the reset that bytes
+    // arriving after it provoke makes the client's kernel throw away what it has not read yet, such as
+    // the answer to a read whose data is consumed.
+    if (!socket.writable) {
+      lingerThenClose(socket);
       return;
     }
     // Responses to requests pipelined before the bad bytes may still be going out: an error written
@@ -101,10 +138,8 @@ function answerClientError(err: Error & { code?: string }, socket: Socket): void
 
 /** A JSON error written straight to a connection that has no usable ServerResponse, which then closes. */
 function writeErrorAndClose(socket: Socket, err: ProtocolError): void {
-  if (!socket.writable) {
-    socket.destroy();
-    return;
-  }
+  lingerThenClose(socket);
+  if (!socket.writable) return; // ending already: what is queued goes out, then it closes
   const body = JSON.stringify(err.body());
   socket.end(
     `HTTP/1.1 ${err.status} ${reasonPhrase(err.status)}\r\n` +

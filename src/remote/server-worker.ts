@@ -11,7 +11,7 @@ import { parentPort, workerData } from 'node:worker_threads';
 import { HostFs, type FileEntry } from '../hostfs/index.js';
 import { Admission } from './admission.js';
 import { FileTable } from './file-table.js';
-import { clientErrorHandler, connectHandler, requestHandler, type ServeContext, type Transport } from './handler.js';
+import { clientErrorHandler, closeGently, connectHandler, requestHandler, type ServeContext, type Transport } from './handler.js';
 
 /** What server.ts passes in workerData. */
 export interface WorkerConfig {
@@ -118,7 +118,10 @@ function listen(ctx: ServeContext, transport: Transport, config: WorkerConfig, w
     },
     requestHandler(ctx, transport, admission),
   );
-  server.on('connection', (socket: Socket) => admission.connected(socket, transport === 'tcp' ? (socket.remoteAddress ?? '?') : 'unix'));
+  server.on('connection', (socket: Socket) => {
+    closeGently(socket);
+    admission.connected(socket, transport === 'tcp' ? (socket.remoteAddress ?? '?') : 'unix');
+  });
   server.on('clientError', clientErrorHandler(admission));
   server.on('connect', connectHandler(admission));
   return new Promise((resolve, reject) => {
