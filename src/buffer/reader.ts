@@ -200,6 +200,16 @@ export class BufferReader {
     return total;
   }
 
+  /**
+   * A writer, flush or close holds the buffer lock (a sub-buffer switch): until
+   * it lets go, a read returns nothing of the sub-buffer being finished and
+   * available() does not count it, though it holds data. A drain that must
+   * leave nothing behind waits while this is true.
+   */
+  busy(): boolean {
+    return Atomics.load(this.ctrl, COUNT) < 0;
+  }
+
   /** poll's POLLIN: at least one finished sub-buffer is unconsumed. */
   hasReadySubbufs(): boolean {
     return this.pollReady() > 0;

@@ -157,8 +157,9 @@ export class Drainer {
       for (;;) {
         const chunk = reader.read();
         if (!chunk || chunk.length === 0) {
-          // A writer preempted inside a sub-buffer switch makes read() return nothing though the buffer holds lines: wait for it, up to the deadline.
-          if (reader.available() === 0 || performance.now() >= deadline) break;
+          // A writer preempted inside a sub-buffer switch (or another thread's flush) makes read() return nothing
+          // though the buffer holds lines, and available() does not count them: wait for it, up to the deadline.
+          if ((reader.available() === 0 && !reader.busy()) || performance.now() >= deadline) break;
           Atomics.wait(NAP, 0, 0, 1);
           continue;
         }

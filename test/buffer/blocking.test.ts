@@ -34,3 +34,26 @@ test('a switch refused for want of room, with a sub-buffer freed right after the
   assert.equal(s.droppedFull, 0);
   assert.equal(s.messagesWritten, 5);
 });
+
+test('while a switch holds the buffer lock the reader reports busy: the sub-buffer being finished holds data that read() and available() cannot see yet', () => {
+  const mem = BufferMemory.allocate({ subbufSize: 256, nSubbufs: 4 });
+  const reader = new BufferReader(mem);
+  const out = new Uint8Array(1024);
+  let seen: { busy: boolean; available: number; read: number } | null = null;
+  let switches = 0;
+  const writer = new BufferWriter(mem, () => {
+    // subbufStart runs inside the switch, lock held, as another thread's reader would find it.
+    if (switches++ === 1) seen = { busy: reader.busy(), available: reader.available(), read: reader.readInto(out) };
+    return true;
+  });
+  writer.init();
+  assert.equal(reader.busy(), false);
+  const msg = new Uint8Array(100).fill(3);
+  writer.write(msg, msg.length);
+  writer.write(msg, msg.length);
+  assert.equal(reader.busy(), false, 'plain writes take no lock');
+  writer.write(msg, msg.length); // does not fit: the switch
+  assert.deepEqual(seen, { busy: true, available: 0, read: 0 }, 'inside the switch: 200 bytes there, none readable, and busy says so');
+  assert.equal(reader.busy(), false);
+  assert.equal(reader.readInto(out), 300, 'after it, everything');
+});

@@ -132,6 +132,28 @@ test('dumps on demand: each dump holds what came after the previous one', async 
   }
 });
 
+test('a dump waits for a writer caught inside its first switch, when the sub-buffer it is finishing holds all the data', async () => {
+  const dumpDir = mkdtempSync(join(tmpdir(), 'relayfs-flight-first-'));
+  const recorder = openFlightRecorder({ dumpDir, name: `flight-first-${process.pid}`, subbufSize: 1024, nSubbufs: 4, buffers: 1, dumpOnExit: false, signals: [], klog: false });
+  const held = new Int32Array(new SharedArrayBuffer(8));
+  const worker = new Worker(HELD_SWITCH_WORKER, { workerData: { handle: recorder.handle(), held, holdAt: 1 } });
+  try {
+    const done = once(worker, 'message');
+    Atomics.wait(held, 0, 0, 60_000);
+    assert.equal(Atomics.load(held, 0), 1, 'the writer reached its held switch');
+    // No sub-buffer is finished yet, and the one being finished is locked: read() returns nothing and
+    // available() is 0. Before, the dump took that for empty (a pino exit drain lost a partial
+    // sub-buffer of lines to stderr the same way, flake-check Node 24 --load).
+    const { sidecar } = recorder.dump('first');
+    assert.ok(sidecar.buffers[0]!.bytes >= 1000, `the data of the sub-buffer being finished is in the dump: ${sidecar.buffers[0]!.bytes} bytes`);
+    await done;
+  } finally {
+    await worker.terminate();
+    recorder.close();
+    rmSync(dumpDir, { recursive: true, force: true });
+  }
+});
+
 test('a dump waits for a writer caught inside a sub-buffer switch instead of leaving its buffer out', async () => {
   const dumpDir = mkdtempSync(join(tmpdir(), 'relayfs-flight-held-'));
   const recorder = openFlightRecorder({ dumpDir, name: `flight-held-${process.pid}`, subbufSize: 1024, nSubbufs: 4, buffers: 1, dumpOnExit: false, signals: [], klog: false });
