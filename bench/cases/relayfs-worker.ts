@@ -93,6 +93,7 @@ if (role === 'producer') {
     for (const map of maps) map.unmap();
   } else {
     const buf = new Uint8Array(files[0]!.subbufSize * (files[0]!.nSubbufs + 1)); // never splits a message
+    const subbuf = files[0]!.subbufSize;
     for (;;) {
       const wasDone = finished();
       let got = 0;
@@ -101,7 +102,10 @@ if (role === 'producer') {
         if (n > 0) check(w, buf, 0, n);
         got += n;
       });
-      if (got > 0) continue;
+      // Less than a sub-buffer means we are at the writer's heels, in the sub-buffer it is filling:
+      // reading again at once would chase it message by message (each look at its counters costs it
+      // a cache miss), so wait for the next boundary (the poll spins while data flows).
+      if (got >= subbuf) continue;
       if (wasDone) break;
       files[0]!.pollSync(1, { minReady: 8 });
     }

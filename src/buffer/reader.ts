@@ -107,6 +107,23 @@ export interface BufferStats {
 
 const SPINS = 1000;
 
+/** Longest adaptive spin of a blocking poll (µs): the cost of a wake-up is tens of µs, a buffer fills in a fraction of a ms. */
+export const MAX_SPIN_MICROS = 500;
+/** Shortest adaptive spin once data is seen flowing (µs). */
+const MIN_SPIN_MICROS = 20;
+
+/**
+ * The adaptive spin of a blocking poll: data that arrived within half the
+ * longest spin is flowing, so the next wait spins about twice as long as this
+ * one took; a longer wait, or one that timed out, means the writer is idle, so
+ * the next wait sleeps at once and costs no CPU. `due` is whether the wait
+ * ended because it was due (not timed out), `tookMicros` how long it took.
+ */
+export function nextSpinMicros(current: number, due: boolean, tookMicros: number): number {
+  if (!due || !(tookMicros <= MAX_SPIN_MICROS / 2)) return 0;
+  return Math.min(MAX_SPIN_MICROS, Math.max(MIN_SPIN_MICROS, current, 2 * tookMicros));
+}
+
 export class BufferReader {
   readonly mem: BufferMemory;
   private readonly ctrl: Int32Array;
@@ -268,21 +285,42 @@ export class BufferReader {
   }
 
   /**
-   * waitReady for threads that may block (workers), in Atomics.wait. With
-   * spinMicros it first spins that long: on an idle core that spares a busy
-   * writer its wake-up system call.
+   * waitReady for threads that may block (workers), in Atomics.wait. It first
+   * spins for spinMicros (undefined: adaptively, see nextSpinMicros): a reader
+   * that catches data while spinning spares the writer its wake-up system
+   * call and never lets the buffer fill during a wake-up.
    */
-  waitReadySync(minReady: number, forcedSeen: number, timeoutMs: number, spinMicros = 0): boolean {
-    const deadline = performance.now() + timeoutMs;
-    if (spinMicros > 0) {
-      const until = performance.now() + Math.min(spinMicros / 1000, timeoutMs);
-      do {
-        for (let i = 0; i < 64; i++) {
-          if (this.wakeDue(minReady, forcedSeen)) return true;
-          spinPause(); // Atomics.pause where the runtime has it: spares the writer's core some of the spin
-        }
-      } while (performance.now() < until);
+  waitReadySync(minReady: number, forcedSeen: number, timeoutMs: number, spinMicros?: number): boolean {
+    const start = performance.now();
+    const deadline = start + timeoutMs;
+    const spin = spinMicros ?? this.spinMicros;
+    if (spin > 0 && this.spinUntil(minReady, forcedSeen, start + Math.min(spin / 1000, timeoutMs))) {
+      if (spinMicros === undefined) this.spinMicros = nextSpinMicros(this.spinMicros, true, (performance.now() - start) * 1000);
+      return true;
     }
+    const due = this.sleepUntil(minReady, forcedSeen, deadline);
+    if (spinMicros === undefined) this.spinMicros = nextSpinMicros(this.spinMicros, due, (performance.now() - start) * 1000);
+    return due;
+  }
+
+  /** The current adaptive spin of waitReadySync, in microseconds (0: it sleeps at once). */
+  get adaptiveSpinMicros(): number {
+    return this.spinMicros;
+  }
+
+  private spinMicros = 0;
+
+  private spinUntil(minReady: number, forcedSeen: number, until: number): boolean {
+    do {
+      for (let i = 0; i < 64; i++) {
+        if (this.wakeDue(minReady, forcedSeen)) return true;
+        spinPause(); // Atomics.pause where the runtime has it: spares the writer's core some of the spin
+      }
+    } while (performance.now() < until);
+    return false;
+  }
+
+  private sleepUntil(minReady: number, forcedSeen: number, deadline: number): boolean {
     this.register(minReady);
     try {
       for (;;) {

@@ -199,17 +199,23 @@ export class RelayFile {
   /**
    * poll() that blocks the calling thread instead of returning a promise: for
    * worker-thread consumers that have nothing else to do. Same wake-ups (a
-   * sub-buffer boundary, flush, close) and result. With spinMicros it first
-   * spins that long, which on an idle core spares a busy writer its wake-up
-   * system call (and on a loaded one takes CPU from it). Not on a browser
-   * main thread.
+   * sub-buffer boundary, flush, close) and result. Before it sleeps it spins
+   * a while, adaptively by default: while data flows (the last wait was short)
+   * up to 0.5 ms, so a reader that keeps up never pays a wake-up and the
+   * buffer does not fill during one; once the writer is idle, not at all.
+   * `spinMicros` fixes the spin instead (0: never spin, for a loaded machine
+   * where a spin takes CPU the writer needs). Not on a browser main thread.
    */
   pollSync(timeoutMs = Infinity, options: PollOptions & { spinMicros?: number } = {}): PollResult {
     const state = this.pollStart(timeoutMs, options);
+    const spin = options.spinMicros;
+    if (spin !== undefined && (typeof spin !== 'number' || !(spin >= 0) || spin === Infinity)) {
+      throw invalidArg(`spinMicros must be a number of microseconds ≥ 0, got ${describe(spin)}`);
+    }
     for (;;) {
       const result = this.pollCheck(state);
       if (result) return result;
-      this.reader.waitReadySync(state.minReady, state.forced, state.deadline - Date.now(), options.spinMicros ?? 0);
+      this.reader.waitReadySync(state.minReady, state.forced, state.deadline - Date.now(), spin);
     }
   }
 

@@ -242,6 +242,9 @@ describe('poll() options and pollSync()', () => {
     relayWrite(chan, bytes(30, 2));
     assert.equal(file.pollSync(1000).mask, POLLIN | POLLRDNORM);
     assert.equal(file.pollSync(5, { minReady: 2, spinMicros: 100 }).timedOut, true);
+    for (const spinMicros of [-1, Number.NaN, Infinity, '5' as unknown as number]) {
+      assert.throws(() => file.pollSync(5, { spinMicros }), { code: 'ERELAY_INVALID_ARG' }, String(spinMicros));
+    }
     file.close();
     relayClose(chan);
   });
