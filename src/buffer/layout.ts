@@ -23,8 +23,12 @@ export const GEN = 7;
 export const STALLED = 8;
 /** Header bytes reserved at the start of the current sub-buffer by subbufStartReserve. */
 export const RESERVE = 9;
-/** Absolute end of a reservation not yet published to readers, or -1. */
-export const PENDING = 10;
+/**
+ * 1 + the absolute offset of a reservation still being filled (0: none). It is
+ * published (counted in COUNT) at once; readers stop at its start until the
+ * buffer's next write, reserve, flush or close clears this word.
+ */
+export const HOLD = 10;
 /** 1 once the channel is closed: writes fail, readers drain. */
 export const CLOSED = 11;
 /**

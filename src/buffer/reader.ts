@@ -34,6 +34,7 @@ import {
   COUNT,
   FORCED,
   GEN,
+  HOLD,
   LAPPED,
   ROOM_WAITERS,
   MAPPED,
@@ -66,7 +67,7 @@ import { spinPause } from './writer.js';
 
 /** Per-buffer counters, all exact once the buffer is quiet. */
 export interface BufferStats {
-  /** Messages accepted (including reservations once published). */
+  /** Messages accepted; a reservation counts from the moment it is made (readers see it from the next write on). */
   messagesWritten: number;
   /** Message bytes accepted (headers and padding excluded). */
   bytesWritten: number;
@@ -484,11 +485,14 @@ export class BufferReader {
       if (k < 0) continue;
       if (Atomics.load(c, STALLED)) return false;
       const end = Atomics.load(c, OFFS + (k & 3));
+      // Loaded after COUNT: a hold inside the published data is message k, a reservation still being filled.
+      const hold = Atomics.load(c, HOLD) - 1;
       const k2 = Atomics.load(c, COUNT);
       // Slot k & 3 is rewritten only by the fourth write after k; two later publishes are harmless.
       if (k2 >= 0 && k2 - k <= 2 && k2 >= k && Atomics.load(c, GEN) === gen && Atomics.load(c, PRODUCED) === produced) {
-        this.snapEnd = end;
-        this.snapCount = k;
+        const held = hold >= (produced % this.mem.nSubbufs) * this.mem.subbufSize && hold < end;
+        this.snapEnd = held ? hold : end;
+        this.snapCount = held ? k - 1 : k;
         return true;
       }
     }

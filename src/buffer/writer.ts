@@ -13,6 +13,11 @@
  *    The bytes it had copied lie past the published end and are never read.
  * A reader pairs COUNT with OFFS[COUNT & 3]; the four slots let it finish its
  * snapshot while the writer publishes two more messages.
+ *
+ * A reservation is published like a write, with HOLD set to its start before
+ * the compare-and-swap, so readers stop there while the caller fills it; the
+ * next write or reserve (fast path or locked), flush, switch or close clears
+ * HOLD. So relayReserveOffset costs what relayWrite does, without the lock.
  */
 import {
   type BufferMemory,
@@ -41,7 +46,7 @@ import {
   LOCK_PRODUCED,
   LOCKER,
   OFFS,
-  PENDING,
+  HOLD,
   PRODUCED,
   RESERVE,
   SLOT_ARRAYS,
@@ -168,6 +173,7 @@ export class BufferWriter {
     if (end > limit || off < limit - this.subbufSize || k < 0) return this.writeLocked(src, length);
     this.copy(src, length, off);
     c[OFFS + ((k + 1) & 3)] = end;
+    if (c[HOLD] !== 0) c[HOLD] = 0; // the reservation before this write is filled: readers may read it
     if (Atomics.compareExchange(c, COUNT, k, k + 1) !== k) return this.writeLocked(src, length);
     return true;
   }
@@ -197,18 +203,33 @@ export class BufferWriter {
   /**
    * Reserves `length` bytes for the caller to fill; returns their offset in
    * `mem.data`, or -1 when the reservation was dropped (and counted). The
-   * slot is published to readers by this buffer's next write, reserve, flush
-   * or close, so a reader never sees it half filled; an empty one has nothing
-   * to fill and is published at once.
+   * slot is counted at once and readable from this buffer's next write,
+   * reserve, flush or close on, so a reader never sees it half filled.
    */
   reserve(length: number): number {
+    const c = this.ctrl;
+    const k = c[COUNT]!;
+    const off = c[OFFS + (k & 3)]!;
+    const limit = c[LIMIT]!;
+    // Zero-length reservations take the locked path: on a stalled buffer they have kernel quirks of their own.
+    if (length > 0 && off + length <= limit && off >= limit - this.subbufSize && k >= 0) {
+      c[HOLD] = off + 1; // replaces the previous reservation's hold: that one is filled
+      c[OFFS + ((k + 1) & 3)] = off + length;
+      if (Atomics.compareExchange(c, COUNT, k, k + 1) === k) return off;
+      // Lost to another thread's flush: the locked path sets HOLD again (or a reader saw it at our old end, where it stops nothing).
+    }
+    return this.reserveLocked(length);
+  }
+
+  /** reserve() under the buffer lock: the global-buffer path and every slow path. */
+  reserveLocked(length: number): number {
     for (let deadline = 0; ; deadline = this.awaitRoom(deadline)) {
       if (this.lock() < 0) {
         this.dropReentrant();
         return -1;
       }
       try {
-        const off = this.reserveLocked(length, deadline >= 0);
+        const off = this.reserveHeld(length, deadline >= 0);
         if (off !== -2) return off;
       } finally {
         this.unlock();
@@ -217,25 +238,22 @@ export class BufferWriter {
   }
 
   /** reserve() under the lock: the offset, -1 when dropped, -2 to wait for room (blocking mode). */
-  private reserveLocked(length: number, mayWait: boolean): number {
+  private reserveHeld(length: number, mayWait: boolean): number {
     const c = this.ctrl;
     const stalled = c[STALLED] === 1;
     const room = this.prepare(length, mayWait);
     if (room === DROPPED) return -1;
     if (room === WAIT) return -2;
     const off = c[OFFS + (this.held & 3)]!;
-    if (length === 0) {
-      // The kernel's relay_reserve(0) on a stalled buffer retries the switch
-      // but returns NULL even when it succeeds (length 0 reads as failure).
-      if (stalled) {
-        this.drop(C_DROP_FULL);
-        return -1;
-      }
-      c[OFFS + ((this.held + 1) & 3)] = off;
-      this.held++;
-      return off;
+    // The kernel's relay_reserve(0) on a stalled buffer retries the switch
+    // but returns NULL even when it succeeds (length 0 reads as failure).
+    if (length === 0 && stalled) {
+      this.drop(C_DROP_FULL);
+      return -1;
     }
-    c[PENDING] = off + length;
+    if (length > 0) c[HOLD] = off + 1; // readers stop here until the caller has filled it
+    c[OFFS + ((this.held + 1) & 3)] = off + length;
+    this.held++;
     return off;
   }
 
@@ -248,7 +266,7 @@ export class BufferWriter {
     if (this.lock() < 0) return false;
     try {
       if (this.ctrl[CLOSED]) return true;
-      this.publishPending();
+      this.releaseHold();
       if (!this.ctrl[STALLED] && this.held > 0) this.switchSubbuf();
     } finally {
       this.unlock();
@@ -267,7 +285,7 @@ export class BufferWriter {
     this.lock();
     try {
       const c = this.ctrl;
-      for (const at of [PRODUCED, STALLED, RESERVE, PENDING, LAPPED]) c[at] = 0;
+      for (const at of [PRODUCED, STALLED, RESERVE, HOLD, LAPPED]) c[at] = 0;
       for (let at = C_MSGS; at < C_CONSUMED; at++) c[at] = 0;
       for (let at = SLOT_ARRAYS; at < c.length; at++) c[at] = 0;
       clearReader();
@@ -293,7 +311,7 @@ export class BufferWriter {
   close(): void {
     const reentrant = this.lock() < 0; // inside subbufStart the outer switch holds the lock
     try {
-      if (!reentrant) this.publishPending();
+      if (!reentrant) this.releaseHold();
       this.ctrl[CLOSED] = 1;
       Atomics.add(this.ctrl, GEN, 1);
     } finally {
@@ -408,7 +426,7 @@ export class BufferWriter {
   /** Releases the lock, publishing `held` messages, and sets the fast-path gate. */
   private unlock(): void {
     const c = this.ctrl;
-    const blocked = c[STALLED] || c[PENDING] || c[CLOSED];
+    const blocked = c[STALLED] || c[CLOSED];
     c[LIMIT] = blocked ? -1 : this.currentEnd();
     Atomics.store(c, COUNT, this.held);
   }
@@ -430,7 +448,7 @@ export class BufferWriter {
     // switch can be the new sub-buffer's OFFS[0]. Nothing is published there
     // yet, so its true value is known: put it back.
     if (this.held === 0 && !c[STALLED]) c[OFFS] = (c[PRODUCED]! % this.nSubbufs) * this.subbufSize + c[RESERVE]!;
-    this.publishPending();
+    this.releaseHold();
     if (!c[STALLED] && c[OFFS + (this.held & 3)]! + length <= this.currentEnd()) return ROOM;
     if (length > this.subbufSize - c[RESERVE]!) return this.drop(C_DROP_TOOBIG);
     // Looked at before the switch: a reader may free a sub-buffer right after a refusal,
@@ -497,13 +515,9 @@ export class BufferWriter {
     }
   }
 
-  private publishPending(): void {
-    const c = this.ctrl;
-    const pending = c[PENDING]!;
-    if (!pending) return;
-    c[OFFS + ((this.held + 1) & 3)] = pending;
-    c[PENDING] = 0;
-    this.held++;
+  /** The last reservation is filled (or given up on: flush, close): readers may read it. */
+  private releaseHold(): void {
+    if (this.ctrl[HOLD] !== 0) this.ctrl[HOLD] = 0;
   }
 
   /**

@@ -254,7 +254,7 @@ export function __relayWrite(chan: RelayChannel, data: Uint8Array, length: numbe
 export function relayReserve(chan: RelayChannel, length: number): Uint8Array | null {
   checkReserve(chan, length);
   const buf = chan.own ?? chan.claim();
-  const off = buf.writer.reserve(length);
+  const off = chan.isGlobal ? buf.writer.reserveLocked(length) : buf.writer.reserve(length);
   return off < 0 ? null : buf.mem.data.subarray(off, off + length);
 }
 
@@ -265,7 +265,8 @@ export function relayReserve(chan: RelayChannel, length: number): Uint8Array | n
  */
 export function relayReserveOffset(chan: RelayChannel, length: number): number {
   checkReserve(chan, length);
-  return (chan.own ?? chan.claim()).writer.reserve(length);
+  const buf = chan.own ?? chan.claim();
+  return chan.isGlobal ? buf.writer.reserveLocked(length) : buf.writer.reserve(length);
 }
 
 /**

@@ -43,8 +43,8 @@
  *    relayReset returns to the initial state (memory contents stay);
  *    relaySubbufsConsumed clamps to produced - consumed and ignores a count
  *    above n_subbufs;
- *  - a reservation becomes visible at the buffer's next write / reserve /
- *    flush / close.
+ *  - a reservation is counted in the stats at once and becomes visible to
+ *    readers at the buffer's next write / reserve / flush / close.
  *
  * Random op sequences run against a real channel (one buffer, host
  * filesystem file, one mmap mapping) and the model side by side; after every
@@ -313,8 +313,6 @@ class Model {
     if (!this.pending) return;
     const s = this.slots[this.curSlot]!;
     s.ends.push(this.pending.off + this.pending.len);
-    this.c.messagesWritten++;
-    this.c.bytesWritten += this.pending.len;
     this.pending = null;
   }
 
@@ -362,6 +360,8 @@ class Model {
       return this.curSlot * this.size + off;
     }
     this.pending = { off, len };
+    this.c.messagesWritten++; // counted at once, readable from the next op on
+    this.c.bytesWritten += len;
     return this.curSlot * this.size + off;
   }
 

@@ -37,6 +37,7 @@ async function run(opts: {
   subbufSize: number;
   nSubbufs: number;
   lean?: boolean;
+  reserve?: boolean;
   /** relayFlush from the main thread while the writers write. */
   flushing?: boolean;
 }) {
@@ -55,7 +56,7 @@ async function run(opts: {
     { length: opts.writers },
     (_, writer) =>
       new Worker(fixture('writer'), {
-        workerData: { handle: chan.handle(), writer, accepted: ACCEPTED, stop, minLen: 16, maxLen: 300, lean: opts.lean },
+        workerData: { handle: chan.handle(), writer, accepted: ACCEPTED, stop, minLen: 16, maxLen: 300, lean: opts.lean, reserve: opts.reserve },
       }),
   );
   const exited = Promise.all(writers.map((w) => once(w, 'exit'))); // listen now: a worker can exit right after its message
@@ -93,6 +94,20 @@ test('no-overwrite mode: two writer threads, one reader thread; every message de
     assert.equal(stats.messagesWritten, r.accepted);
     assert.equal(stats.droppedFull, r.dropped, 'every drop is counted in the buffer');
     assert.equal(stats.messagesWritten, delivered);
+  }
+});
+
+test('relay_reserve in writer threads, a reader at their heels: every reservation is read whole, never half filled', async () => {
+  const { results, read } = await run({ writers: 2, subbufSize: 4096, nSubbufs: 4, reserve: true });
+  assert.deepEqual(read.errors, []);
+  for (const r of results) {
+    assert.equal(r.error, undefined);
+    const stats = read.stats[r.cpu]!;
+    const delivered = read.delivered[r.writer] ?? 0;
+    assert.ok(delivered >= ACCEPTED, `writer ${r.writer} delivered ${delivered}`);
+    assert.equal(delivered + r.dropped, r.written, `writer ${r.writer}: delivered + dropped = written`);
+    assert.equal(stats.messagesWritten, delivered);
+    assert.equal(stats.droppedFull, r.dropped);
   }
 });
 
