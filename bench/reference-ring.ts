@@ -12,8 +12,11 @@
 // batched so that neither side chases the other's counter (each load of a word the other
 // thread just stored is a cache miss for both) and a sleeping side is woken with a quarter
 // of the ring to work on, not one record:
-//  - the producer stores HEAD after every record. The consumer reloads HEAD only when it has
-//    consumed all it saw; if less than 64 KiB is then pending it publishes its tail, sets
+//  - the producer stores HEAD after every record, and MARK (a word of its own) every 64 KiB.
+//    The consumer reloads HEAD only when it has consumed all it saw; if less than 64 KiB is
+//    then pending it publishes its tail and spins on MARK while data is flowing (adaptively,
+//    as relayfs's pollSync does: up to 0.5 ms, never once the producer is idle; spinning on
+//    MARK, not HEAD, keeps it off the line the producer stores every record), then sets
 //    C_SLEEP and sleeps on the WAKE word. The producer looks at C_SLEEP only when HEAD
 //    crosses a 256 KiB boundary, and wakes the consumer (bumps WAKE, notifies) once a
 //    quarter of the ring is pending, or at once when the ring is full or at end() (which also
@@ -30,16 +33,20 @@ const TAIL = 16; // written by the consumer; 64 bytes apart so the two sides do 
 const C_SLEEP = 32; // 1 while the consumer sleeps (or is about to) on WAKE
 const WAKE = 33; // bumped by the producer when it wakes the consumer
 const ENDED = 34; // 1 once end() published the END marker: the consumer must not sleep on it
+const MARK = 40; // HEAD as of the last 64 KiB boundary crossed: what a spinning consumer watches
 const P_SLEEP = 48; // 1 while the producer sleeps (or is about to) on TAIL
 const P_WANT = 49; // the TAIL value the sleeping producer wants to be woken at
 const CONTROL_BYTES = 256;
 const WRAP = -1; // length value: skip to the start of the data
 const END = -2; // length value: the producer has finished
 const WAKE_SHIFT = 18; // the producer checks for a sleeping consumer every 2^18 B = 256 KiB
+const MARK_SHIFT = 16; // and stores MARK every 2^16 B = 64 KiB
 const RELEASE_BYTES = 64 * 1024; // the consumer publishes TAIL every 64 KiB
 const BATCH_BYTES = 64 * 1024; // the consumer goes on without sleeping while this much is pending
 const SPINS = 256; // polls before the producer sleeps: a futex wake-up costs microseconds
 const SMALL_COPY = 48; // a byte loop beats TypedArray.set's fixed cost below this
+const MAX_SPIN_MICROS = 500; // the consumer's adaptive spin, as in relayfs's pollSync
+const MIN_SPIN_MICROS = 20;
 
 const pause: () => void = typeof (Atomics as { pause?: () => void }).pause === 'function' ? (Atomics as unknown as { pause: () => void }).pause : () => {};
 
@@ -64,6 +71,7 @@ export class ReferenceRing {
   private tailPublished = 0; // consumer: last TAIL stored
   private headSeen = 0; // consumer: last HEAD read
   private recordBytes = 0; // consumer: size of the current record
+  private spinMicros = 0; // consumer: how long the next wait spins before it sleeps
 
   constructor(sab: SharedArrayBuffer) {
     this.ctrl = new Int32Array(sab, 0, CONTROL_BYTES / 4);
@@ -150,7 +158,10 @@ export class ReferenceRing {
       this.bytes.set(src, at);
     }
     Atomics.store(this.ctrl, HEAD, this.head);
-    if (prev >>> WAKE_SHIFT !== this.head >>> WAKE_SHIFT) this.wakeConsumer();
+    if (prev >>> MARK_SHIFT !== this.head >>> MARK_SHIFT) {
+      Atomics.store(this.ctrl, MARK, this.head);
+      if (prev >>> WAKE_SHIFT !== this.head >>> WAKE_SHIFT) this.wakeConsumer();
+    }
   }
 
   // Advances head over the record (and a WRAP marker if needed); returns where the record starts.
@@ -217,6 +228,11 @@ export class ReferenceRing {
     this.headSeen = Atomics.load(c, HEAD);
     if (((this.headSeen - this.tail) | 0) >= BATCH_BYTES) return;
     if (this.tail !== this.tailPublished) this.publishTail(); // the producer may be waiting for room
+    const start = performance.now();
+    if (this.spinMicros > 0 && this.spinForBatch(start + this.spinMicros / 1000)) {
+      this.spinMicros = nextSpinMicros(this.spinMicros, performance.now() - start);
+      return;
+    }
     for (;;) {
       const wake = Atomics.load(c, WAKE);
       Atomics.store(c, C_SLEEP, 1);
@@ -230,5 +246,29 @@ export class ReferenceRing {
       if (this.headSeen !== this.tail) break;
     }
     Atomics.store(c, C_SLEEP, 0);
+    this.spinMicros = nextSpinMicros(this.spinMicros, performance.now() - start);
   }
+
+  // Spins until a batch is pending or the producer ended, or the time is up (then false).
+  private spinForBatch(until: number): boolean {
+    const c = this.ctrl;
+    do {
+      for (let i = 0; i < 64; i++) {
+        if (((Atomics.load(c, MARK) - this.tail) | 0) >= BATCH_BYTES || Atomics.load(c, ENDED) !== 0) {
+          this.headSeen = Atomics.load(c, HEAD);
+          return true;
+        }
+        pause();
+      }
+    } while (performance.now() < until);
+    return false;
+  }
+}
+
+// Data within half the longest spin is flowing: spin about twice as long as this wait took
+// next time. A longer wait means the producer is idle: sleep at once next time.
+function nextSpinMicros(current: number, tookMs: number): number {
+  const took = tookMs * 1000;
+  if (!(took <= MAX_SPIN_MICROS / 2)) return 0;
+  return Math.min(MAX_SPIN_MICROS, Math.max(MIN_SPIN_MICROS, current, 2 * took));
 }

@@ -228,6 +228,11 @@ export class BufferReader {
     return Atomics.load(this.ctrl, COUNT) < 0;
   }
 
+  /** Nothing left to read, and no switch under way that is about to finish a sub-buffer: what an exit drain waits for. */
+  drained(): boolean {
+    return this.available() === 0 && !this.busy();
+  }
+
   /** poll's POLLIN: at least one finished sub-buffer is unconsumed. */
   hasReadySubbufs(): boolean {
     return this.pollReady() > 0;

@@ -42,7 +42,7 @@ if (isMainThread && process.env[LAUNCH_ENV] === '1') {
     // Every buffer read by the recording, and every response handed to the socket: then what the program
     // traced is on its way. The recording takes the lost connection that follows as the end of the data.
     const buffers = Array.from({ length: chan.bufferCount }, (_, cpu) => chan.buffer(cpu));
-    drainedSync(server, () => buffers.every((b) => b.reader.available() === 0 && !b.reader.busy()), EXIT_DRAIN_MS);
+    drainedSync(server, () => buffers.every((b) => b.reader.drained()), EXIT_DRAIN_MS);
   });
   server = await exposeRelayFiles();
   // The channel is closed when the program is done and the recording follows every file

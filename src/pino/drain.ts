@@ -159,7 +159,7 @@ export class Drainer {
         if (!chunk || chunk.length === 0) {
           // A writer preempted inside a sub-buffer switch (or another thread's flush) makes read() return nothing
           // though the buffer holds lines, and available() does not count them: wait for it, up to the deadline.
-          if ((reader.available() === 0 && !reader.busy()) || performance.now() >= deadline) break;
+          if (reader.drained() || performance.now() >= deadline) break;
           Atomics.wait(NAP, 0, 0, 1);
           continue;
         }

@@ -129,7 +129,7 @@ export class FlightRecorder {
       const file = this.fs.openSync(entry.path);
       try {
         const reader = this.chan.buffers[entry.cpu]?.reader;
-        const chunks = drain(file, this.chan.subbufSize * this.chan.nSubbufs * 2, deadline, () => reader?.busy() ?? false);
+        const chunks = drain(file, this.chan.subbufSize * this.chan.nSubbufs * 2, deadline, () => reader?.drained() ?? file.available() === 0);
         const bytes = writeFileDurableSync(join(dir, name), chunks);
         return summarizeBuffer({ name, cpu: entry.cpu, file: name, bytes, records: countRecords(chunks) }, file.stats());
       } finally {
@@ -277,16 +277,17 @@ const nap = new Int32Array(new SharedArrayBuffer(4));
  * Reads until empty, or until `limit` bytes when writers keep adding. A
  * writer inside a sub-buffer switch (preempted there, on a busy machine)
  * makes read() return nothing while the buffer holds data, and available()
- * not count the sub-buffer being finished (`busy` says so): the dump waits
- * for it, up to the deadline, instead of leaving that data out.
+ * not count the sub-buffer being finished (`drained` says it is all read and
+ * no switch is under way): the dump waits for it, up to the deadline, instead
+ * of leaving that data out.
  */
-function drain(file: { read(): Uint8Array; available(): number }, limit: number, deadline: number, busy: () => boolean): Uint8Array[] {
+function drain(file: { read(): Uint8Array }, limit: number, deadline: number, drained: () => boolean): Uint8Array[] {
   const chunks: Uint8Array[] = [];
   let total = 0;
   while (total < limit) {
     const chunk = file.read();
     if (chunk.length === 0) {
-      if ((file.available() === 0 && !busy()) || performance.now() >= deadline) break;
+      if (drained() || performance.now() >= deadline) break;
       Atomics.wait(nap, 0, 0, 1);
       continue;
     }

@@ -39,11 +39,11 @@ test('while a switch holds the buffer lock the reader reports busy: the sub-buff
   const mem = BufferMemory.allocate({ subbufSize: 256, nSubbufs: 4 });
   const reader = new BufferReader(mem);
   const out = new Uint8Array(1024);
-  let seen: { busy: boolean; available: number; read: number } | null = null;
+  let seen: { busy: boolean; drained: boolean; available: number; read: number } | null = null;
   let switches = 0;
   const writer = new BufferWriter(mem, () => {
     // subbufStart runs inside the switch, lock held, as another thread's reader would find it.
-    if (switches++ === 1) seen = { busy: reader.busy(), available: reader.available(), read: reader.readInto(out) };
+    if (switches++ === 1) seen = { busy: reader.busy(), drained: reader.drained(), available: reader.available(), read: reader.readInto(out) };
     return true;
   });
   writer.init();
@@ -53,7 +53,9 @@ test('while a switch holds the buffer lock the reader reports busy: the sub-buff
   writer.write(msg, msg.length);
   assert.equal(reader.busy(), false, 'plain writes take no lock');
   writer.write(msg, msg.length); // does not fit: the switch
-  assert.deepEqual(seen, { busy: true, available: 0, read: 0 }, 'inside the switch: 200 bytes there, none readable, and busy says so');
+  assert.deepEqual(seen, { busy: true, drained: false, available: 0, read: 0 }, 'inside the switch: 200 bytes there, none readable, and busy says so');
   assert.equal(reader.busy(), false);
+  assert.equal(reader.drained(), false, 'after the switch: 300 bytes to read');
   assert.equal(reader.readInto(out), 300, 'after it, everything');
+  assert.equal(reader.drained(), true);
 });
