@@ -71,7 +71,7 @@ const lingering = new WeakSet<Socket>();
 
 /** A connection we are closing closes when the client closes its side, or is cut off after LINGER_MS. */
 function lingerThenClose(socket: Socket): void {
-  if (lingering.has(socket)) return;
+  if (socket.destroyed || lingering.has(socket)) return; // closed already: no 'close' would come to clear the timer
   lingering.add(socket);
   const cut = setTimeout(() => socket.destroy(), LINGER_MS);
   cut.unref();
