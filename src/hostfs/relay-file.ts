@@ -153,6 +153,17 @@ export class RelayFile {
     return (this.pending?.length ?? 0) + this.reader.available();
   }
 
+  /**
+   * Nothing left to read and no sub-buffer switch under way: a switch holds
+   * the buffer lock while it finishes a sub-buffer, and until it lets go a
+   * read returns nothing of it and available() does not count it. What a
+   * reader that must leave nothing behind (after a hangup, at exit) waits for.
+   */
+  drained(): boolean {
+    this.check('drained');
+    return (this.pending?.length ?? 0) === 0 && this.reader.drained();
+  }
+
   /** mmap(): the whole buffer, zero-copy; bufMapped runs now and bufUnmapped at unmap(). */
   mmap(): RelayMapping {
     this.check('mmap');

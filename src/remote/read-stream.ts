@@ -32,7 +32,7 @@ export interface KeptRead {
  */
 export async function pump(file: RelayFile, res: ServerResponse, opts: ReadOptions, control: PumpControl, kept?: KeptRead): Promise<EndReason | 'aborted'> {
   let sent = 0;
-  let settling = 0;
+  let settleUntil = 0;
   if (kept) {
     for (const chunk of kept.window.since(kept.from)) {
       const part = chunk.subarray(0, Math.min(chunk.length, opts.max - sent));
@@ -74,8 +74,10 @@ export async function pump(file: RelayFile, res: ServerResponse, opts: ReadOptio
       continue;
     }
     if (hangup) {
-      if (settling === SETTLE_DELAYS_MS.length) return 'hangup';
-      await sleep(SETTLE_DELAYS_MS[settling++]!);
+      if (file.drained()) return 'hangup';
+      settleUntil ||= performance.now() + SETTLE_MS;
+      if (performance.now() >= settleUntil) return 'hangup'; // a writer that died inside a switch never lets go
+      await sleep(1);
       continue;
     }
     if (!opts.follow) return 'drained';
@@ -88,10 +90,11 @@ export async function pump(file: RelayFile, res: ServerResponse, opts: ReadOptio
  * After a hangup, an empty read is not yet proof that the file is drained:
  * the core's read() returns nothing for a sub-buffer whose lock a writer
  * holds, and relayClose wakes pollers before it releases that lock. So the
- * last empty read is retried a few times, a little apart, before the stream
- * ends; this costs ~90 ms once per stream, and no tail is lost to the race.
+ * stream ends once file.drained() says no switch is under way, retrying the
+ * read every millisecond meanwhile, for at most SETTLE_MS (a writer preempted
+ * inside a switch on a busy machine lets go; one that died there never does).
  */
-const SETTLE_DELAYS_MS = [1, 2, 5, 10, 20, 50];
+const SETTLE_MS = 2000;
 
 /** Nothing is consumed for a response that cannot go out: cut, not on its connection yet, or the connection ended. */
 function gone(res: ServerResponse): boolean {

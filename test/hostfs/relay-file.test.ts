@@ -27,6 +27,22 @@ describe('open()', () => {
 });
 
 describe('read()', () => {
+  test('drained(): false while anything is readable, including a partly filled sub-buffer or a part a readWhole left; true once all is read', () => {
+    const { chan, fs } = openChannel({ subbufSize: 32, nSubbufs: 4 });
+    const file = fs.openSync('/cpu0');
+    assert.equal(file.drained(), true);
+    relayWrite(chan, bytes(20, 1));
+    assert.equal(file.drained(), false);
+    relayWrite(chan, bytes(20, 2));
+    assert.equal(file.read(10).length, 10);
+    assert.equal(file.drained(), false);
+    assert.equal(file.read().length, 30);
+    assert.equal(file.drained(), true);
+    file.close();
+    assert.throws(() => file.drained(), code('ERELAY_CLOSED'));
+    relayClose(chan);
+  });
+
   test('copies out and consumes: bytes read are not available again; padding is never seen', () => {
     const { chan, fs } = openChannel({ subbufSize: 32, nSubbufs: 4 });
     const file = fs.openSync('/cpu0');
