@@ -15,9 +15,9 @@
 //  - the producer stores HEAD after every record, and MARK (a word of its own) every 64 KiB.
 //    The consumer reloads HEAD only when it has consumed all it saw; if less than 64 KiB is
 //    then pending it publishes its tail and spins on MARK while data is flowing (adaptively,
-//    as relayfs's pollSync does: up to 0.5 ms, never once the producer is idle; spinning on
-//    MARK, not HEAD, keeps it off the line the producer stores every record), then sets
-//    C_SLEEP and sleeps on the WAKE word. The producer looks at C_SLEEP only when HEAD
+//    as relayfs's pollSync does: giving up after up to 0.5 ms with MARK not moving, at once
+//    once the producer is idle; spinning on MARK, not HEAD, keeps it off the line the
+//    producer stores every record), then sets C_SLEEP and sleeps on the WAKE word. The producer looks at C_SLEEP only when HEAD
 //    crosses a 256 KiB boundary, and wakes the consumer (bumps WAKE, notifies) once a
 //    quarter of the ring is pending, or at once when the ring is full or at end() (which also
 //    sets ENDED, so a consumer about to sleep sees that nothing more will come).
@@ -229,8 +229,9 @@ export class ReferenceRing {
     if (((this.headSeen - this.tail) | 0) >= BATCH_BYTES) return;
     if (this.tail !== this.tailPublished) this.publishTail(); // the producer may be waiting for room
     const start = performance.now();
-    if (this.spinMicros > 0 && this.spinForBatch(start + this.spinMicros / 1000)) {
-      this.spinMicros = nextSpinMicros(this.spinMicros, performance.now() - start);
+    const mark = Atomics.load(c, MARK);
+    if (this.spinMicros > 0 && this.spinForBatch(this.spinMicros / 1000)) {
+      this.adapt(start, mark);
       return;
     }
     for (;;) {
@@ -246,29 +247,41 @@ export class ReferenceRing {
       if (this.headSeen !== this.tail) break;
     }
     Atomics.store(c, C_SLEEP, 0);
-    this.spinMicros = nextSpinMicros(this.spinMicros, performance.now() - start);
+    this.adapt(start, mark);
   }
 
-  // Spins until a batch is pending or the producer ended, or the time is up (then false).
-  private spinForBatch(until: number): boolean {
+  // The next wait's spin, from how long this one took per 64 KiB the producer wrote meanwhile.
+  private adapt(start: number, mark: number): void {
+    const marks = ((Atomics.load(this.ctrl, MARK) - mark) | 0) >>> MARK_SHIFT;
+    this.spinMicros = nextSpinMicros(this.spinMicros, ((performance.now() - start) * 1000) / Math.max(1, marks));
+  }
+
+  // Spins until a batch is pending or the producer ended (true), or idleMs pass with MARK not moving (false).
+  private spinForBatch(idleMs: number): boolean {
     const c = this.ctrl;
-    do {
+    let mark = Atomics.load(c, MARK);
+    let until = performance.now() + idleMs;
+    for (;;) {
       for (let i = 0; i < 64; i++) {
-        if (((Atomics.load(c, MARK) - this.tail) | 0) >= BATCH_BYTES || Atomics.load(c, ENDED) !== 0) {
+        const m = Atomics.load(c, MARK);
+        if (((m - this.tail) | 0) >= BATCH_BYTES || Atomics.load(c, ENDED) !== 0) {
           this.headSeen = Atomics.load(c, HEAD);
           return true;
         }
+        if (m !== mark) {
+          mark = m; // the producer is writing: tolerate another idle stretch
+          until = performance.now() + idleMs;
+        }
         pause();
       }
-    } while (performance.now() < until);
-    return false;
+      if (performance.now() >= until) return false;
+    }
   }
 }
 
-// Data within half the longest spin is flowing: spin about twice as long as this wait took
-// next time. A longer wait means the producer is idle: sleep at once next time.
-function nextSpinMicros(current: number, tookMs: number): number {
-  const took = tookMs * 1000;
-  if (!(took <= MAX_SPIN_MICROS / 2)) return 0;
-  return Math.min(MAX_SPIN_MICROS, Math.max(MIN_SPIN_MICROS, current, 2 * took));
+// The producer wrote 64 KiB within half the longest spin: it is flowing, so the next wait spins,
+// tolerating about twice that with MARK not moving. Slower halves the spin.
+function nextSpinMicros(current: number, gapMicros: number): number {
+  if (gapMicros > MAX_SPIN_MICROS / 2) return current / 2 >= MIN_SPIN_MICROS ? current / 2 : 0;
+  return Math.min(MAX_SPIN_MICROS, Math.max(MIN_SPIN_MICROS, current, 2 * gapMicros));
 }

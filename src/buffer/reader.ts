@@ -108,21 +108,24 @@ export interface BufferStats {
 
 const SPINS = 1000;
 
-/** Longest adaptive spin of a blocking poll (µs): the cost of a wake-up is tens of µs, a buffer fills in a fraction of a ms. */
+/** Longest a blocking poll spins with no sub-buffer produced (µs): a wake-up costs tens of µs (up to a ms on a busy VM), a buffer fills in a fraction of a ms. */
 export const MAX_SPIN_MICROS = 500;
 /** Shortest adaptive spin once data is seen flowing (µs). */
 const MIN_SPIN_MICROS = 20;
 
 /**
- * The adaptive spin of a blocking poll: data that arrived within half the
- * longest spin is flowing, so the next wait spins about twice as long as this
- * one took; a longer wait, or one that timed out, means the writer is idle, so
- * the next wait sleeps at once and costs no CPU. `due` is whether the wait
- * ended because it was due (not timed out), `tookMicros` how long it took.
+ * The adaptive spin of a blocking poll. `gapMicros` is how long the last wait
+ * took per sub-buffer the writer produced meanwhile (the whole wait if none):
+ * a writer that produces one within half the longest spin is flowing, so the
+ * next wait spins, tolerating about twice that gap with no new sub-buffer; a
+ * slower one halves the spin (one late wake-up does not stop it), and a wait
+ * that timed out means the writer is idle: the next wait sleeps at once and
+ * costs no CPU. `due` is whether the wait ended because it was due.
  */
-export function nextSpinMicros(current: number, due: boolean, tookMicros: number): number {
-  if (!due || !(tookMicros <= MAX_SPIN_MICROS / 2)) return 0;
-  return Math.min(MAX_SPIN_MICROS, Math.max(MIN_SPIN_MICROS, current, 2 * tookMicros));
+export function nextSpinMicros(current: number, due: boolean, gapMicros: number): number {
+  if (!due || Number.isNaN(gapMicros)) return 0;
+  if (gapMicros > MAX_SPIN_MICROS / 2) return current / 2 >= MIN_SPIN_MICROS ? current / 2 : 0;
+  return Math.min(MAX_SPIN_MICROS, Math.max(MIN_SPIN_MICROS, current, 2 * gapMicros));
 }
 
 export class BufferReader {
@@ -292,20 +295,22 @@ export class BufferReader {
 
   /**
    * waitReady for threads that may block (workers), in Atomics.wait. It first
-   * spins for spinMicros (undefined: adaptively, see nextSpinMicros): a reader
-   * that catches data while spinning spares the writer its wake-up system
-   * call and never lets the buffer fill during a wake-up.
+   * spins while the writer keeps producing sub-buffers, giving up after
+   * spinMicros with none (undefined: adaptively, see nextSpinMicros): a
+   * reader that catches data while spinning spares the writer its wake-up
+   * system call and never lets the buffer fill during a wake-up.
    */
   waitReadySync(minReady: number, forcedSeen: number, timeoutMs: number, spinMicros?: number): boolean {
     const start = performance.now();
     const deadline = start + timeoutMs;
+    const produced = Atomics.load(this.ctrl, PRODUCED);
     const spin = spinMicros ?? this.spinMicros;
-    if (spin > 0 && this.spinUntil(minReady, forcedSeen, start + Math.min(spin / 1000, timeoutMs))) {
-      if (spinMicros === undefined) this.spinMicros = nextSpinMicros(this.spinMicros, true, (performance.now() - start) * 1000);
-      return true;
+    let due = spin > 0 && this.spinUntil(minReady, forcedSeen, spin / 1000, deadline);
+    if (!due) due = this.sleepUntil(minReady, forcedSeen, deadline);
+    if (spinMicros === undefined) {
+      const made = seqDiff(Atomics.load(this.ctrl, PRODUCED), produced, this.wrap);
+      this.spinMicros = nextSpinMicros(this.spinMicros, due, ((performance.now() - start) * 1000) / Math.max(1, made));
     }
-    const due = this.sleepUntil(minReady, forcedSeen, deadline);
-    if (spinMicros === undefined) this.spinMicros = nextSpinMicros(this.spinMicros, due, (performance.now() - start) * 1000);
     return due;
   }
 
@@ -316,14 +321,31 @@ export class BufferReader {
 
   private spinMicros = 0;
 
-  private spinUntil(minReady: number, forcedSeen: number, until: number): boolean {
-    do {
+  /**
+   * Spins until the wait is due (true), or `idleMs` pass with no sub-buffer
+   * produced, or the deadline (false). Between full checks it watches only
+   * words the writer stores once per sub-buffer (C_PRODUCED) or per flush
+   * (FORCED): loading the words it stores on every write would cost it a
+   * cache miss per write.
+   */
+  private spinUntil(minReady: number, forcedSeen: number, idleMs: number, deadline: number): boolean {
+    const c = this.ctrl;
+    let produced = Atomics.load(c, C_PRODUCED);
+    let until = Math.min(deadline, performance.now() + idleMs);
+    for (;;) {
+      if (this.wakeDue(minReady, forcedSeen)) return true;
       for (let i = 0; i < 64; i++) {
-        if (this.wakeDue(minReady, forcedSeen)) return true;
         spinPause(); // Atomics.pause where the runtime has it: spares the writer's core some of the spin
+        if (Atomics.load(c, C_PRODUCED) !== produced || Atomics.load(c, FORCED) !== forcedSeen) break;
       }
-    } while (performance.now() < until);
-    return false;
+      const now = performance.now();
+      const p = Atomics.load(c, C_PRODUCED);
+      if (p !== produced) {
+        produced = p; // progress: tolerate another idle stretch
+        until = Math.min(deadline, now + idleMs);
+      }
+      if (now >= until) return this.wakeDue(minReady, forcedSeen);
+    }
   }
 
   private sleepUntil(minReady: number, forcedSeen: number, deadline: number): boolean {

@@ -211,11 +211,13 @@ export class RelayFile {
    * poll() that blocks the calling thread instead of returning a promise: for
    * worker-thread consumers that have nothing else to do. Same wake-ups (a
    * sub-buffer boundary, flush, close) and result. Before it sleeps it spins
-   * a while, adaptively by default: while data flows (the last wait was short)
-   * up to 0.5 ms, so a reader that keeps up never pays a wake-up and the
-   * buffer does not fill during one; once the writer is idle, not at all.
-   * `spinMicros` fixes the spin instead (0: never spin, for a loaded machine
-   * where a spin takes CPU the writer needs). Not on a browser main thread.
+   * while the writer keeps finishing sub-buffers, adaptively by default: it
+   * gives up after about twice the last gap between sub-buffers with none new
+   * (at most 0.5 ms), so a reader that keeps up never pays a wake-up and the
+   * buffer does not fill during one; once the writer is idle, it sleeps at
+   * once. `spinMicros` fixes that gap instead (0: never spin, for a loaded
+   * machine where a spin takes CPU the writer needs). Not on a browser main
+   * thread.
    */
   pollSync(timeoutMs = Infinity, options: PollOptions & { spinMicros?: number } = {}): PollResult {
     const state = this.pollStart(timeoutMs, options);

@@ -10,22 +10,31 @@ import { MAX_SPIN_MICROS, nextSpinMicros } from '../../src/buffer/reader.js';
 
 const micros = fc.double({ min: 0, max: 1e6, noNaN: true });
 
-test('a wait that timed out, or took longer than half the longest spin, makes the next wait sleep at once', () => {
+test('a wait that timed out makes the next wait sleep at once; a slow writer halves the spin, so a few slow waits stop it', () => {
   fc.assert(
     fc.property(micros, micros, (current, took) => {
       assert.equal(nextSpinMicros(current, false, took), 0);
-      if (took > MAX_SPIN_MICROS / 2) assert.equal(nextSpinMicros(current, true, took), 0);
+    }),
+  );
+  fc.assert(
+    fc.property(fc.double({ min: 0, max: MAX_SPIN_MICROS, noNaN: true }), fc.double({ min: MAX_SPIN_MICROS / 2, max: 1e6, noNaN: true, minExcluded: true }), (current, gap) => {
+      const next = nextSpinMicros(current, true, gap);
+      assert.ok(next === 0 || next === current / 2, `${current} → ${next}`);
+      // From the longest spin, slow waits reach 0 within 6 (500 → 250 → 125 → 62.5 → 31.25 → 0).
+      let spin = MAX_SPIN_MICROS;
+      for (let i = 0; i < 6; i++) spin = nextSpinMicros(spin, true, gap);
+      assert.equal(spin, 0);
     }),
   );
   assert.equal(nextSpinMicros(100, true, Number.NaN), 0, 'a clock that gives nothing usable means no spin');
 });
 
-test('while data flows the spin covers twice the last wait, never shrinks, and stays within the longest spin', () => {
+test('while data flows the spin covers twice the last gap between sub-buffers, never shrinks, and stays within the longest spin', () => {
   fc.assert(
-    fc.property(fc.double({ min: 0, max: MAX_SPIN_MICROS, noNaN: true }), fc.double({ min: 0, max: MAX_SPIN_MICROS / 2, noNaN: true }), (current, took) => {
-      const next = nextSpinMicros(current, true, took);
+    fc.property(fc.double({ min: 0, max: MAX_SPIN_MICROS, noNaN: true }), fc.double({ min: 0, max: MAX_SPIN_MICROS / 2, noNaN: true }), (current, gap) => {
+      const next = nextSpinMicros(current, true, gap);
       assert.ok(next > 0 && next <= MAX_SPIN_MICROS, `${next}`);
-      assert.ok(next >= Math.min(MAX_SPIN_MICROS, 2 * took));
+      assert.ok(next >= Math.min(MAX_SPIN_MICROS, 2 * gap));
       assert.ok(next >= current);
     }),
   );
