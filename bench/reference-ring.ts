@@ -17,8 +17,8 @@
 //    then pending it publishes its tail and spins on MARK while data is flowing (adaptively,
 //    as relayfs's pollSync does: giving up after up to 0.5 ms with MARK not moving, at once
 //    once the producer is idle; spinning on MARK, not HEAD, keeps it off the line the
-//    producer stores every record), then sets C_SLEEP and sleeps on the WAKE word. The producer looks at C_SLEEP only when HEAD
-//    crosses a 256 KiB boundary, and wakes the consumer (bumps WAKE, notifies) once a
+//    producer stores every record), then sets C_SLEEP and sleeps on the WAKE word. The
+//    producer looks at C_SLEEP only when HEAD crosses a 256 KiB boundary, and wakes the consumer (bumps WAKE, notifies) once a
 //    quarter of the ring is pending, or at once when the ring is full or at end() (which also
 //    sets ENDED, so a consumer about to sleep sees that nothing more will come).
 //  - the consumer stores TAIL every 64 KiB it releases and before it sleeps. A lossless
@@ -280,7 +280,8 @@ export class ReferenceRing {
 }
 
 // The producer wrote 64 KiB within half the longest spin: it is flowing, so the next wait spins,
-// tolerating about twice that with MARK not moving. Slower halves the spin.
+// tolerating about twice that with MARK not moving. Slower halves the spin. The same policy as
+// relayfs's nextSpinMicros (src/buffer/reader.ts), written out so the yardstick imports nothing of relayfs.
 function nextSpinMicros(current: number, gapMicros: number): number {
   if (gapMicros > MAX_SPIN_MICROS / 2) return current / 2 >= MIN_SPIN_MICROS ? current / 2 : 0;
   return Math.min(MAX_SPIN_MICROS, Math.max(MIN_SPIN_MICROS, current, 2 * gapMicros));

@@ -173,7 +173,7 @@ export class BufferWriter {
     if (end > limit || off < limit - this.subbufSize || k < 0) return this.writeLocked(src, length);
     this.copy(src, length, off);
     c[OFFS + ((k + 1) & 3)] = end;
-    if (c[HOLD] !== 0) Atomics.store(c, HOLD, 0); // the reservation before this write is filled: readers may read it (an atomic store, so a reader that sees the hold gone also sees the caller's bytes)
+    if (c[HOLD] !== 0) Atomics.store(c, HOLD, 0); // the reservation before is filled; atomic, so a reader that sees the hold gone sees its bytes
     if (Atomics.compareExchange(c, COUNT, k, k + 1) !== k) return this.writeLocked(src, length);
     return true;
   }

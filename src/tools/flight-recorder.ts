@@ -18,6 +18,7 @@ import { checkBaseFilename, relayClose, relayOpen } from '../channel/api.js';
 import type { ChannelHandle, RelayChannel } from '../channel/channel.js';
 import { RelayError, describe, invalidArg } from '../errors.js';
 import { hostfs as defaultFs, HostFs, type RelayDentry } from '../hostfs/hostfs.js';
+import type { RelayFile } from '../hostfs/relay-file.js';
 import { markLibraryListener, onSignal } from '../signal-hooks.js';
 import { KLOG_MAGIC, KlogScanner, registerKlogHandler, unregisterKlogHandler } from '../klog/index.js';
 import { overwriteCallbacks } from './overwrite-callbacks.js';
@@ -128,8 +129,7 @@ export class FlightRecorder {
       const name = entry.path.slice(entry.path.lastIndexOf('/') + 1);
       const file = this.fs.openSync(entry.path);
       try {
-        const reader = this.chan.buffers[entry.cpu]?.reader;
-        const chunks = drain(file, this.chan.subbufSize * this.chan.nSubbufs * 2, deadline, () => reader?.drained() ?? file.available() === 0);
+        const chunks = drain(file, this.chan.subbufSize * this.chan.nSubbufs * 2, deadline);
         const bytes = writeFileDurableSync(join(dir, name), chunks);
         return summarizeBuffer({ name, cpu: entry.cpu, file: name, bytes, records: countRecords(chunks) }, file.stats());
       } finally {
@@ -277,17 +277,17 @@ const nap = new Int32Array(new SharedArrayBuffer(4));
  * Reads until empty, or until `limit` bytes when writers keep adding. A
  * writer inside a sub-buffer switch (preempted there, on a busy machine)
  * makes read() return nothing while the buffer holds data, and available()
- * not count the sub-buffer being finished (`drained` says it is all read and
- * no switch is under way): the dump waits for it, up to the deadline, instead
- * of leaving that data out.
+ * not count the sub-buffer being finished (`file.drained()` says it is all
+ * read and no switch is under way): the dump waits for it, up to the
+ * deadline, instead of leaving that data out.
  */
-function drain(file: { read(): Uint8Array }, limit: number, deadline: number, drained: () => boolean): Uint8Array[] {
+function drain(file: RelayFile, limit: number, deadline: number): Uint8Array[] {
   const chunks: Uint8Array[] = [];
   let total = 0;
   while (total < limit) {
     const chunk = file.read();
     if (chunk.length === 0) {
-      if (drained() || performance.now() >= deadline) break;
+      if (file.drained() || performance.now() >= deadline) break;
       Atomics.wait(nap, 0, 0, 1);
       continue;
     }
