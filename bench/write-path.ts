@@ -58,4 +58,20 @@ for (const size of SIZES) {
   console.log(`  ${String(size).padStart(5)}  ${(copy / 1e6).toFixed(2).padStart(8)} M  ${fmt(safe)}  ${fmt(lean)}  ${fmt(reserve)}`);
   rows.push({ size, copyStore: copy, relayWrite: safe, __relayWrite: lean, relayReserveOffset: reserve });
 }
+
+// TypedArray.set into shared memory copies word by word only when source and target addresses
+// agree modulo 8; otherwise byte by byte. relayfs writes messages where the stream is, so the
+// source's alignment decides: the same 4 KiB message from an 8-aligned view and from one at byteOffset 4.
+console.log('');
+console.log('relayWrite of one 4 KiB message, source 8-aligned vs at byteOffset 4 (target 8-aligned), messages/s:');
+const aligned = new Uint8Array(4096).fill(7);
+const shifted = new Uint8Array(4096 + 4).fill(7).subarray(4);
+const alignedRate = rate((count) => {
+  for (let i = 0; i < count; i++) relayWrite(chan, aligned);
+}, 1_000_000);
+const shiftedRate = rate((count) => {
+  for (let i = 0; i < count; i++) relayWrite(chan, shifted);
+}, 1_000_000);
+console.log(`  8-aligned ${(alignedRate / 1e6).toFixed(2)} M (${((alignedRate * 4096) / 1e9).toFixed(1)} GB/s)   byteOffset 4 ${(shiftedRate / 1e6).toFixed(2)} M (${((shiftedRate * 4096) / 1e9).toFixed(1)} GB/s, ${(alignedRate / shiftedRate).toFixed(1)}× slower)`);
 export const results = rows;
+export const alignment = { aligned4KiB: alignedRate, byteOffset4: shiftedRate };
