@@ -240,7 +240,10 @@ async function parentMain(): Promise<void> {
   console.log('  at process.exit right after the last log call (workers still running):');
   for (const r of rows.filter((x) => x.mode === 'exit')) {
     console.log(
-      `  ${LABEL[r.kind].padEnd(41)} ${String(r.threads).padStart(7)}  ${r.onDisk} of ${r.lines} on disk, ${r.lost} lost${r.dropped === null ? ' (uncounted)' : ` (${r.dropped} counted as dropped)`}`,
+      // relayfs: lines it counted as dropped (a full buffer while logging) are not lines the exit lost: print both.
+      `  ${LABEL[r.kind].padEnd(41)} ${String(r.threads).padStart(7)}  ${r.onDisk} of ${r.lines} on disk, ${
+        r.dropped === null ? `${r.lost} lost (uncounted)` : `${r.dropped} counted as dropped, ${r.lost - r.dropped} lost uncounted`
+      }`,
     );
   }
   if (alloc) {
