@@ -10,7 +10,7 @@ const PALETTE: Record<Family, string[]> = {
   reference: ['#1f5fa8', '#4f8fd0'],
   peer: ['#d8730f', '#f2a541', '#3d9a50', '#8a5fb8', '#b5487a'],
   relayfs: ['#c0182b', '#e0525e', '#f08a8f', '#8e1020', '#ff9aa2', '#6b0b18'],
-  scaling: ['#a0522d'],
+  scaling: ['#a0522d', '#c9865a'],
   'first-lap': ['#6b6b00', '#9a9a1f', '#c2c24f'],
   klog: ['#0f6b6b', '#178f8f', '#2aa6a6', '#4fbcbc', '#7fd3d3', '#0a4f4f'],
 };

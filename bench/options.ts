@@ -13,6 +13,8 @@ export interface Settings {
   timeoutMs: number;
   sizes: number[];
   cases: BenchCase[];
+  /** --cases or --sizes picked a subset: a full run skips its extras (alloc.ts, pino.ts, …), which would overwrite their results. */
+  subset: boolean;
   /** Print only the JSON report on stdout. */
   json: boolean;
   /** Where to write the JSON report and the SVG chart; undefined = don't. */
@@ -24,10 +26,10 @@ export interface Settings {
   list: boolean;
 }
 
-// Full run budget: 136 case-and-size cells (31 cases; the klog ones at 1 to 4 sizes) × 5 runs ×
+// Full run budget: 138 case-and-size cells (32 cases; the klog ones at 1 to 4 sizes) × 5 runs ×
 // (200 ms + thread start-up, 0.1 s idle to 0.3 s on a loaded 2-core machine; + 300 ms warm-up
 // for klog-text/raw+read, 100 ms for the first-lap cases) ≈ 5–8 min, then alloc.ts,
-// write-path.ts and first-lap.ts (seconds each).
+// write-path.ts, first-lap.ts and noise.ts (seconds each).
 const MODES: Record<Mode, { runs: number; durationMs: number; maxMessages: number }> = {
   full: { runs: 5, durationMs: 200, maxMessages: Infinity },
   quick: { runs: 3, durationMs: 100, maxMessages: Infinity },
@@ -45,6 +47,7 @@ export const USAGE = `usage: node dist/bench/run.js [flags]
   --duration MS    producer time per run
   --sizes 16,64    message sizes in bytes, among those the cases support (16,64,256,4096,65536)
   --cases a,b      case names (see --list)
+                   with --sizes or --cases, a full run skips its extras (alloc, write-path, first-lap, noise, ship, pino)
   --subject FAM    family compared against the others (default: relayfs if present, else reference)
   --json           print only the JSON report
   --out PATH       JSON report path (default ${DEFAULT_OUT}; smoke: none)
@@ -93,6 +96,7 @@ export function parseSettings(argv: string[], registry: readonly BenchCase[]): S
     timeoutMs: durationMs + 15_000, // thread start-up and drain; only a hang takes this long
     sizes,
     cases,
+    subset: v.cases !== undefined || v.sizes !== undefined,
     json: v.json,
     out: v.out ?? (mode === 'smoke' ? undefined : DEFAULT_OUT),
     chart: v.chart ?? (mode === 'smoke' ? undefined : DEFAULT_CHART),

@@ -54,13 +54,17 @@ async function main(): Promise<number> {
   if (s.json) console.log(JSON.stringify(report, null, 2));
   else console.log(renderText(report) + written.map((p) => `\nwrote ${p}`).join(''));
   // The write path allocates nothing: shown in a process of its own, where GCs can be counted.
-  if (s.mode === 'full' && !s.json) {
+  // Not after a subset (--cases, --sizes): those runs are for a closer look, and would overwrite the extras' results.
+  if (s.mode === 'full' && !s.json && !s.subset) {
     console.log('');
     spawnSync(process.execPath, ['--expose-gc', fileURLToPath(new URL('./alloc.js', import.meta.url))], { stdio: 'inherit' });
     console.log('');
     spawnSync(process.execPath, [fileURLToPath(new URL('./write-path.js', import.meta.url))], { stdio: 'inherit' });
     console.log('');
     spawnSync(process.execPath, [fileURLToPath(new URL('./first-lap.js', import.meta.url))], { stdio: 'inherit' });
+    // How often this machine stops a busy thread and how late a sleeping one wakes: the context for the figures above.
+    console.log('');
+    spawnSync(process.execPath, [fileURLToPath(new URL('./noise.js', import.meta.url))], { stdio: 'inherit' });
     // relay channel → NATS JetStream, when a nats-server is installed (bench/ship.ts).
     console.log('');
     if (spawnSync('sh', ['-c', 'command -v nats-server || test -x /usr/sbin/nats-server'], { stdio: 'ignore' }).status === 0) {

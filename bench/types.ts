@@ -1,7 +1,7 @@
 // The contract between the harness and a benchmark case.
 
 /** Families decide how a case is compared: the subject family is divided by the others. */
-/** 'scaling' cases (several writer threads) are reported but never in the one-writer ratios. */
+/** 'scaling' cases (several writer threads, or more memory than the rings) are reported but never in the one-writer ratios. */
 /** 'first-lap' cases write into memory never touched before; they are reported, never a baseline. */
 export type Family = 'copy-limit' | 'reference' | 'peer' | 'relayfs' | 'scaling' | 'klog' | 'first-lap';
 
