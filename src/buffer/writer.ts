@@ -82,6 +82,8 @@ const SMALL_COPY = 48;
  * staging buffer placed to agree with the target: two fast copies instead.
  */
 const STAGE_FROM = 128;
+/** Below this, staging only when it allocates nothing: a view costs more than it saves on a short copy. */
+const STAGE_ALLOCATING_FROM = 1024;
 
 /** This thread's staging buffer for misaligned copies (writes in one thread never overlap). */
 class Staging {
@@ -89,19 +91,23 @@ class Staging {
   private view = this.bytes;
   private viewShift = -1;
 
-  copy(src: Uint8Array, length: number, data: Uint8Array, off: number): void {
+  /** Copies src[0, length) to data at off through the staging buffer; false (nothing copied) when that would not pay. */
+  copy(src: Uint8Array, length: number, data: Uint8Array, off: number): boolean {
     const shift = (data.byteOffset + off) & 7; // a fresh ArrayBuffer starts 8-aligned
+    // One view per (shift, length), kept: fixed-size messages allocate nothing after the first.
+    const fresh = shift !== this.viewShift || this.view.length !== length || length !== src.length;
+    if (fresh && length < STAGE_ALLOCATING_FROM) return false;
     if (this.bytes.length < length + 8) {
       this.bytes = new Uint8Array(Math.max(length + 8, 2 * this.bytes.length));
       this.viewShift = -1;
     }
-    // One view per (shift, length), kept: fixed-size messages allocate nothing after the first.
     if (shift !== this.viewShift || this.view.length !== length) {
       this.view = this.bytes.subarray(shift, shift + length);
       this.viewShift = shift;
     }
     this.view.set(length === src.length ? src : src.subarray(0, length));
     data.set(this.view, off);
+    return true;
   }
 }
 const staging = new Staging();
@@ -424,8 +430,8 @@ export class BufferWriter {
     const data = this.data;
     if (length <= SMALL_COPY) {
       for (let i = 0; i < length; i++) data[off + i] = src[i]!;
-    } else if (length >= STAGE_FROM && ((src.byteOffset - data.byteOffset - off) & 7) !== 0 && !(src.buffer instanceof SharedArrayBuffer)) {
-      staging.copy(src, length, data, off);
+    } else if (length >= STAGE_FROM && ((src.byteOffset - data.byteOffset - off) & 7) !== 0 && !(src.buffer instanceof SharedArrayBuffer) && staging.copy(src, length, data, off)) {
+      // copied
     } else if (length === src.length) {
       data.set(src, off);
     } else {
