@@ -85,7 +85,11 @@ const STAGE_FROM = 128;
 /** Below this, staging only when it allocates nothing: a view costs more than it saves on a short copy. */
 const STAGE_ALLOCATING_FROM = 1024;
 
-/** This thread's staging buffer for misaligned copies (writes in one thread never overlap). */
+/**
+ * This thread's staging buffer for misaligned copies (writes in one thread
+ * never overlap). It grows to the largest message staged, at most a
+ * sub-buffer, and is kept for the thread's life.
+ */
 class Staging {
   private bytes = new Uint8Array(0);
   private view = this.bytes;
