@@ -99,13 +99,10 @@ class Staging {
   copy(src: Uint8Array, length: number, data: Uint8Array, off: number): boolean {
     const shift = (data.byteOffset + off) & 7; // a fresh ArrayBuffer starts 8-aligned
     // One view per (shift, length), kept: fixed-size messages allocate nothing after the first.
-    const fresh = shift !== this.viewShift || this.view.length !== length || length !== src.length;
-    if (fresh && length < STAGE_ALLOCATING_FROM) return false;
-    if (this.bytes.length < length + 8) {
-      this.bytes = new Uint8Array(Math.max(length + 8, 2 * this.bytes.length));
-      this.viewShift = -1;
-    }
-    if (shift !== this.viewShift || this.view.length !== length) {
+    const fits = shift === this.viewShift && this.view.length === length;
+    if (!(fits && length === src.length) && length < STAGE_ALLOCATING_FROM) return false;
+    if (!fits) {
+      if (this.bytes.length < shift + length) this.bytes = new Uint8Array(Math.max(length + 8, 2 * this.bytes.length));
       this.view = this.bytes.subarray(shift, shift + length);
       this.viewShift = shift;
     }
