@@ -231,9 +231,17 @@ export class BufferReader {
     return Atomics.load(this.ctrl, COUNT) < 0;
   }
 
-  /** Nothing left to read, and no switch under way that is about to finish a sub-buffer: what an exit drain waits for. */
+  /**
+   * Nothing left to read, and no switch under way that is about to finish a
+   * sub-buffer: what an exit drain waits for. A switch that began and ended
+   * while available() ran (which then found nothing) moved PRODUCED or GEN.
+   */
   drained(): boolean {
-    return this.available() === 0 && !this.busy();
+    const c = this.ctrl;
+    const gen = Atomics.load(c, GEN);
+    const produced = Atomics.load(c, PRODUCED);
+    if (this.busy() || this.available() !== 0) return false;
+    return !this.busy() && Atomics.load(c, GEN) === gen && Atomics.load(c, PRODUCED) === produced;
   }
 
   /** poll's POLLIN: at least one finished sub-buffer is unconsumed. */
