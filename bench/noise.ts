@@ -1,7 +1,8 @@
 // How noisy the machine is, in about 3 s: the figures at the top of docs/performance.md.
 // 1. A busy loop reading the clock: every gap between two reads over 100 µs is a stop of the
 //    thread (preempted, or the VM's vCPU descheduled), alone and beside a second busy thread.
-// 2. Wake-up latency between two worker threads: Atomics.notify → Atomics.wait returning.
+// 2. Wake-up latency between two worker threads: Atomics.notify → Atomics.wait returning, and
+//    what the Atomics.notify call itself costs the thread that wakes (a writer pays it in its write).
 // Run alone: node dist/bench/noise.js [--json] [--out PATH]; writes bench/results/noise.json.
 import { once } from 'node:events';
 import { mkdirSync, writeFileSync } from 'node:fs';
@@ -27,7 +28,8 @@ const DONE = 3;
 const AWAKE = 0;
 const ASLEEP = 1;
 
-type Job = { role: 'busy'; ctrl: SharedArrayBuffer } | { role: 'sleeper' | 'waker'; ctrl: SharedArrayBuffer; stamp: SharedArrayBuffer; lat: SharedArrayBuffer };
+type Job =
+  { role: 'busy'; ctrl: SharedArrayBuffer } | { role: 'sleeper' | 'waker'; ctrl: SharedArrayBuffer; stamp: SharedArrayBuffer; lat: SharedArrayBuffer; cost: SharedArrayBuffer };
 
 interface GapStats {
   seconds: number;
@@ -49,6 +51,8 @@ interface WakeStats {
   p90Us: number;
   p99Us: number;
   maxUs: number;
+  /** How long Atomics.notify took to return in the waking thread, for the same wake-ups. */
+  notifyCost: { meanUs: number; p50Us: number; p99Us: number; maxUs: number };
 }
 
 /** Nearest rank, of an ascending array. */
@@ -101,14 +105,24 @@ async function besideBusyThread(): Promise<GapStats> {
 }
 
 async function wakeLatency(): Promise<WakeStats> {
-  const job = { ctrl: new SharedArrayBuffer(16), stamp: new SharedArrayBuffer(8), lat: new SharedArrayBuffer(8 * WAKE_SAMPLES) };
+  const job = {
+    ctrl: new SharedArrayBuffer(16),
+    stamp: new SharedArrayBuffer(8),
+    lat: new SharedArrayBuffer(8 * WAKE_SAMPLES),
+    cost: new SharedArrayBuffer(8 * (WAKE_SAMPLES + 1)),
+  };
   const sleeper = spawn({ role: 'sleeper', ...job });
   const waker = spawn({ role: 'waker', ...job });
+  const wakerDone = once(waker, 'message'); // its costs are all stored
   try {
     const [{ samples, notAsleep }] = (await once(sleeper, 'message')) as [{ samples: number; notAsleep: number }];
     if (samples === 0) throw new Error(`no wake-up measured (${notAsleep} rounds where the sleeper was not yet asleep)`);
     const lat = new Float64Array(job.lat, 0, samples).sort();
-    return { samples, notAsleep, p50Us: percentile(lat, 0.5), p90Us: percentile(lat, 0.9), p99Us: percentile(lat, 0.99), maxUs: lat[samples - 1]! };
+    await wakerDone;
+    const all = new Float64Array(job.cost);
+    const cost = all.subarray(1, 1 + all[0]!).sort(); // every wake-up, also the rounds the sleeper did not count
+    const notifyCost = { meanUs: cost.reduce((a, b) => a + b, 0) / cost.length, p50Us: percentile(cost, 0.5), p99Us: percentile(cost, 0.99), maxUs: cost[cost.length - 1]! };
+    return { samples, notAsleep, p50Us: percentile(lat, 0.5), p90Us: percentile(lat, 0.9), p99Us: percentile(lat, 0.99), maxUs: lat[samples - 1]!, notifyCost };
   } finally {
     await Promise.all([sleeper.terminate(), waker.terminate()]);
   }
@@ -141,6 +155,7 @@ function workerMain(job: Job): void {
     return;
   }
   // The waker: once the sleeper is in (or entering) Atomics.wait, let it settle, stamp, notify.
+  const cost = new Float64Array(job.cost); // [0]: how many follow
   const end = performance.now() + WAKE_MAX_MS;
   const wake = (): void => {
     while (Atomics.load(ctrl, STATE) !== ASLEEP) {
@@ -153,13 +168,17 @@ function workerMain(job: Job): void {
     Atomics.store(ctrl, STATE, AWAKE);
     stamp[0] = clockNs();
     Atomics.add(ctrl, SEQ, 1);
+    const t0 = performance.now();
     Atomics.notify(ctrl, SEQ);
+    cost[1 + cost[0]!] = (performance.now() - t0) * 1000;
+    cost[0]!++;
   };
   // One wake-up per sample; the sleeper takes WAKE_SAMPLES at most (notAsleep rounds do not count).
   for (let i = 0; i < WAKE_SAMPLES && performance.now() < end; i++) wake();
   while (Atomics.load(ctrl, STATE) !== ASLEEP) {
     // as above
   }
+  parentPort!.postMessage('done');
   Atomics.store(ctrl, DONE, 1);
   Atomics.add(ctrl, SEQ, 1);
   Atomics.notify(ctrl, SEQ);
@@ -200,6 +219,8 @@ async function main(): Promise<void> {
   console.log(
     `  wake-up, Atomics.notify → Atomics.wait returns (two workers, ${wake.samples} samples, ${wake.notAsleep} not asleep): p50 ${us(wake.p50Us)}, p90 ${us(wake.p90Us)}, p99 ${us(wake.p99Us)}, max ${us(wake.maxUs)}`,
   );
+  const c = wake.notifyCost;
+  console.log(`  the Atomics.notify call itself, in the waking thread: mean ${us(c.meanUs)}, p50 ${us(c.p50Us)}, p99 ${us(c.p99Us)}, max ${us(c.maxUs)}`);
   console.log(`wrote ${out}`);
 }
 

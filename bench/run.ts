@@ -65,6 +65,9 @@ async function main(): Promise<number> {
     // How often this machine stops a busy thread and how late a sleeping one wakes: the context for the figures above.
     console.log('');
     spawnSync(process.execPath, [fileURLToPath(new URL('./noise.js', import.meta.url))], { stdio: 'inherit' });
+    // Where the writer's time goes at 4 KiB and 64 KiB, lossless, relayfs against the ring.
+    console.log('');
+    spawnSync(process.execPath, [fileURLToPath(new URL('./handover.js', import.meta.url))], { stdio: 'inherit' });
     // relay channel → NATS JetStream, when a nats-server is installed (bench/ship.ts).
     console.log('');
     if (spawnSync('sh', ['-c', 'command -v nats-server || test -x /usr/sbin/nats-server'], { stdio: 'ignore' }).status === 0) {
