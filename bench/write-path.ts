@@ -7,13 +7,16 @@ import { HostFs, __relayWrite, hostfsCallbacks, relayOpen, relayReserveOffset, r
 const SIZES = [16, 64, 256, 4096, 65536];
 const ROUNDS = 5;
 
-function rate(loop: (n: number) => void, n: number): number {
-  loop(Math.min(n, 100_000)); // warm up
-  let best = 0;
+/** Best rate of each loop over ROUNDS rounds, the loops taking turns within a round: this VM's speed drifts within seconds, so loops timed one after the other would compare different machines. */
+function rates(loops: readonly ((n: number) => void)[], n: number): number[] {
+  for (const loop of loops) loop(Math.min(n, 100_000)); // warm up
+  const best = loops.map(() => 0);
   for (let r = 0; r < ROUNDS; r++) {
-    const t0 = performance.now();
-    loop(n);
-    best = Math.max(best, n / ((performance.now() - t0) / 1000));
+    loops.forEach((loop, i) => {
+      const t0 = performance.now();
+      loop(n);
+      best[i] = Math.max(best[i]!, n / ((performance.now() - t0) / 1000));
+    });
   }
   return best;
 }
@@ -23,37 +26,44 @@ const chan = relayOpen('w', null, 256 * 1024, 16, { ...hostfsCallbacks(fs), subb
 chan.claim();
 const data = chan.own!.mem.data;
 const shared = new Uint8Array(new SharedArrayBuffer(4 * 1024 * 1024));
+const shared32 = new Int32Array(shared.buffer);
 const word = new Int32Array(new SharedArrayBuffer(64));
 
-console.log(`write path alone (best of ${ROUNDS}, one thread, no consumer), messages/s and ratio to copy+store:`);
+console.log(`write path alone (best of ${ROUNDS} interleaved rounds, one thread, no consumer), messages/s and ratio to copy+store:`);
 console.log(`  size    copy+store   relayWrite        __relayWrite      relayReserveOffset`);
 const rows = [];
 for (const size of SIZES) {
   const msg = new Uint8Array(size).fill(7);
+  const msg32 = new Int32Array(msg.buffer); // small messages: a word at a time, as the ring and relayWrite copy them
   const n = size <= 256 ? 5_000_000 : size <= 4096 ? 1_000_000 : 100_000;
-  const copy = rate((count) => {
-    let off = 0;
-    for (let i = 0; i < count; i++) {
-      if (off + size > shared.length) off = 0;
-      if (size <= 48) for (let j = 0; j < size; j++) shared[off + j] = msg[j]!;
-      else shared.set(msg, off);
-      off += size;
-      Atomics.store(word, 0, off);
-    }
-  }, n);
-  const safe = rate((count) => {
-    for (let i = 0; i < count; i++) relayWrite(chan, msg, size);
-  }, n);
-  const lean = rate((count) => {
-    for (let i = 0; i < count; i++) __relayWrite(chan, msg, size);
-  }, n);
-  const reserve = rate((count) => {
-    for (let i = 0; i < count; i++) {
-      const at = relayReserveOffset(chan, size);
-      data[at] = 7;
-      data[at + size - 1] = 7;
-    }
-  }, n);
+  const [copy, safe, lean, reserve] = rates(
+    [
+      (count) => {
+        let off = 0;
+        for (let i = 0; i < count; i++) {
+          if (off + size > shared.length) off = 0;
+          if (size <= 48) for (let j = 0, at = off >> 2; j < size >> 2; j++) shared32[at + j] = msg32[j]!;
+          else shared.set(msg, off);
+          off += size;
+          Atomics.store(word, 0, off);
+        }
+      },
+      (count) => {
+        for (let i = 0; i < count; i++) relayWrite(chan, msg, size);
+      },
+      (count) => {
+        for (let i = 0; i < count; i++) __relayWrite(chan, msg, size);
+      },
+      (count) => {
+        for (let i = 0; i < count; i++) {
+          const at = relayReserveOffset(chan, size);
+          data[at] = 7;
+          data[at + size - 1] = 7;
+        }
+      },
+    ],
+    n,
+  ) as [number, number, number, number];
   const fmt = (r: number) => `${(r / 1e6).toFixed(2).padStart(7)} M (${(r / copy).toFixed(2)}×)`;
   console.log(`  ${String(size).padStart(5)}  ${(copy / 1e6).toFixed(2).padStart(8)} M  ${fmt(safe)}  ${fmt(lean)}  ${fmt(reserve)}`);
   rows.push({ size, copyStore: copy, relayWrite: safe, __relayWrite: lean, relayReserveOffset: reserve });
@@ -65,22 +75,32 @@ for (const size of SIZES) {
 console.log('');
 const aligned = new Uint8Array(4096).fill(7);
 const shifted = new Uint8Array(4096 + 4).fill(7).subarray(4);
-const setAligned = rate((count) => {
-  for (let i = 0; i < count; i++) shared.set(aligned, (i & 511) * 4096);
-}, 1_000_000);
-const setShifted = rate((count) => {
-  for (let i = 0; i < count; i++) shared.set(shifted, (i & 511) * 4096);
-}, 1_000_000);
+const [setAligned, setShifted] = rates(
+  [
+    (count) => {
+      for (let i = 0; i < count; i++) shared.set(aligned, (i & 511) * 4096);
+    },
+    (count) => {
+      for (let i = 0; i < count; i++) shared.set(shifted, (i & 511) * 4096);
+    },
+  ],
+  1_000_000,
+) as [number, number];
 console.log(
   `TypedArray.set of 4 KiB into shared memory: source 8-aligned ${((setAligned * 4096) / 1e9).toFixed(1)} GB/s, at byteOffset 4 ${((setShifted * 4096) / 1e9).toFixed(1)} GB/s (${(setShifted / setAligned).toFixed(2)}×)`,
 );
 console.log('relayWrite of one 4 KiB message, source 8-aligned vs at byteOffset 4 (target 8-aligned), messages/s:');
-const alignedRate = rate((count) => {
-  for (let i = 0; i < count; i++) relayWrite(chan, aligned);
-}, 1_000_000);
-const shiftedRate = rate((count) => {
-  for (let i = 0; i < count; i++) relayWrite(chan, shifted);
-}, 1_000_000);
+const [alignedRate, shiftedRate] = rates(
+  [
+    (count) => {
+      for (let i = 0; i < count; i++) relayWrite(chan, aligned);
+    },
+    (count) => {
+      for (let i = 0; i < count; i++) relayWrite(chan, shifted);
+    },
+  ],
+  1_000_000,
+) as [number, number];
 console.log(
   `  8-aligned ${(alignedRate / 1e6).toFixed(2)} M (${((alignedRate * 4096) / 1e9).toFixed(1)} GB/s)   byteOffset 4 ${(shiftedRate / 1e6).toFixed(2)} M (${((shiftedRate * 4096) / 1e9).toFixed(1)} GB/s; ${(shiftedRate / alignedRate).toFixed(2)}× the aligned rate)`,
 );

@@ -73,8 +73,10 @@ import { RelayError } from '../errors.js';
 /** The spec's subbuf_start, bound to one buffer by the channel. Returns whether to switch. */
 export type SubbufStart = (subbuf: Uint8Array, prevSubbuf: Uint8Array | null, prevPadding: number) => boolean | number;
 
-/** Messages of at most this many bytes are copied byte by byte: TypedArray.set has a fixed cost per call. */
+/** Messages of at most this many bytes are copied in a loop: TypedArray.set has a fixed cost per call. */
 const SMALL_COPY = 48;
+/** A byte loop beats TypedArray.set up to about this length; above it, only a word loop does. */
+const BYTE_LOOP_MAX = 16;
 /**
  * TypedArray.set into shared memory copies word by word only when source and
  * target addresses agree modulo 8, else byte by byte (V8's relaxed copy):
@@ -163,6 +165,10 @@ export class BufferWriter {
   private readonly ctrl: Int32Array;
   private readonly u32: Uint32Array;
   private readonly data: Uint8Array;
+  /** data.byteOffset, read once: the getter costs as much as a 16-byte copy. */
+  private readonly dataOffset: number;
+  /** The data area as words (it starts on a cache line), for small messages from a 4-aligned source. */
+  private readonly data32: Int32Array;
   private readonly subbufSize: number;
   private readonly nSubbufs: number;
   private readonly wrap: number;
@@ -189,6 +195,8 @@ export class BufferWriter {
     this.ctrl = mem.ctrl;
     this.u32 = mem.u32;
     this.data = mem.data;
+    this.dataOffset = mem.data.byteOffset;
+    this.data32 = new Int32Array(mem.data.buffer, mem.data.byteOffset, mem.data.length >> 2);
     this.subbufSize = mem.subbufSize;
     this.nSubbufs = mem.nSubbufs;
     this.wrap = seqWrap(mem.nSubbufs);
@@ -427,17 +435,68 @@ export class BufferWriter {
   /** While this thread holds the lock: the COUNT that unlock() will publish. */
   private held = 0;
 
+  /** The last source of STAGE_FROM bytes or more and its byteOffset (fixed for a view's life): a writer reusing one source reads the getter once. */
+  private lastSrc: Uint8Array | null = null;
+  private lastSrcOffset = 0;
+
+  /**
+   * A small source written twice in a row, viewed as words (null: not
+   * 4-aligned); the one seen once before it. A view is made only for a source
+   * that is reused, so a writer with a fresh source per message allocates nothing.
+   */
+  private smallSrc: Uint8Array | null = null;
+  private smallSrc32: Int32Array | null = null;
+  private smallCandidate: Uint8Array | null = null;
+
   private copy(src: Uint8Array, length: number, off: number): void {
     const data = this.data;
     if (length <= SMALL_COPY) {
-      for (let i = 0; i < length; i++) data[off + i] = src[i]!;
-    } else if (length >= STAGE_FROM && ((src.byteOffset - data.byteOffset - off) & 7) !== 0 && !(src.buffer instanceof SharedArrayBuffer) && staging.copy(src, length, data, off)) {
+      let i = 0;
+      if (src === this.smallSrc) {
+        const src32 = this.smallSrc32;
+        if (src32 !== null && (off & 3) === 0) {
+          // A word at a time: 4× fewer stores (0.6× the time of a byte loop at 16 B, of TypedArray.set at 48 B).
+          const words = this.data32;
+          const at = off >> 2;
+          const n = length >> 2;
+          for (; i < n; i++) words[at + i] = src32[i]!;
+          i <<= 2;
+        }
+      } else {
+        this.noteSmall(src);
+      }
+      if (i === 0 && length > BYTE_LOOP_MAX && length === src.length) return void data.set(src, off);
+      for (; i < length; i++) data[off + i] = src[i]!;
+    } else if (
+      length >= STAGE_FROM &&
+      ((this.offsetOf(src) - this.dataOffset - off) & 7) !== 0 &&
+      !(src.buffer instanceof SharedArrayBuffer) &&
+      staging.copy(src, length, data, off)
+    ) {
       // copied
     } else if (length === src.length) {
       data.set(src, off);
     } else {
       data.set(src.subarray(0, length), off);
     }
+  }
+
+  private noteSmall(src: Uint8Array): void {
+    if (src !== this.smallCandidate) {
+      this.smallCandidate = src;
+      return;
+    }
+    this.smallSrc = src;
+    // A detached source has length 0: no view.
+    this.smallSrc32 = (src.byteOffset & 3) === 0 && src.length >= 4 ? new Int32Array(src.buffer, src.byteOffset, src.length >> 2) : null;
+  }
+
+  private offsetOf(src: Uint8Array): number {
+    if (src !== this.lastSrc) {
+      this.lastSrc = src;
+      this.lastSrcOffset = src.byteOffset;
+    }
+    return this.lastSrcOffset;
   }
 
   /** Takes the buffer lock; returns the COUNT it replaced, or -1 when this thread already holds it. */
