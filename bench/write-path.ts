@@ -1,6 +1,7 @@
 // The write path alone, in one thread and with no consumer: relayWrite, __relayWrite and
 // relayReserveOffset (overwrite mode, so never full) against the copy it cannot avoid
-// (TypedArray.set or a byte loop into shared memory) plus one Atomics.store per message.
+// (a word loop up to 48 B, TypedArray.set above; and TypedArray.set at every size, as issue #10
+// measured it) plus one Atomics.store per message.
 // Separates what the write path costs from what a consumer thread costs end to end.
 import { HostFs, __relayWrite, hostfsCallbacks, relayOpen, relayReserveOffset, relayWrite } from '../src/index.js';
 
@@ -29,14 +30,15 @@ const shared = new Uint8Array(new SharedArrayBuffer(4 * 1024 * 1024));
 const shared32 = new Int32Array(shared.buffer);
 const word = new Int32Array(new SharedArrayBuffer(64));
 
-console.log(`write path alone (best of ${ROUNDS} interleaved rounds, one thread, no consumer), messages/s and ratio to copy+store:`);
-console.log(`  size    copy+store   relayWrite        __relayWrite      relayReserveOffset`);
+console.log(`write path alone (best of ${ROUNDS} interleaved rounds, one thread, no consumer), messages/s and ratio to copy+store`);
+console.log('(copy+store: a word loop up to 48 B, TypedArray.set above; set+store: TypedArray.set at every size, as issue #10 measured it):');
+console.log(`  size    copy+store  set+store   relayWrite        __relayWrite      relayReserveOffset`);
 const rows = [];
 for (const size of SIZES) {
   const msg = new Uint8Array(size).fill(7);
   const msg32 = new Int32Array(msg.buffer); // small messages: a word at a time, as the ring and relayWrite copy them
   const n = size <= 256 ? 5_000_000 : size <= 4096 ? 1_000_000 : 100_000;
-  const [copy, safe, lean, reserve] = rates(
+  const [copy, set, safe, lean, reserve] = rates(
     [
       (count) => {
         let off = 0;
@@ -44,6 +46,15 @@ for (const size of SIZES) {
           if (off + size > shared.length) off = 0;
           if (size <= 48) for (let j = 0, at = off >> 2; j < size >> 2; j++) shared32[at + j] = msg32[j]!;
           else shared.set(msg, off);
+          off += size;
+          Atomics.store(word, 0, off);
+        }
+      },
+      (count) => {
+        let off = 0;
+        for (let i = 0; i < count; i++) {
+          if (off + size > shared.length) off = 0;
+          shared.set(msg, off);
           off += size;
           Atomics.store(word, 0, off);
         }
@@ -63,10 +74,11 @@ for (const size of SIZES) {
       },
     ],
     n,
-  ) as [number, number, number, number];
+  ) as [number, number, number, number, number];
   const fmt = (r: number) => `${(r / 1e6).toFixed(2).padStart(7)} M (${(r / copy).toFixed(2)}×)`;
-  console.log(`  ${String(size).padStart(5)}  ${(copy / 1e6).toFixed(2).padStart(8)} M  ${fmt(safe)}  ${fmt(lean)}  ${fmt(reserve)}`);
-  rows.push({ size, copyStore: copy, relayWrite: safe, __relayWrite: lean, relayReserveOffset: reserve });
+  const m = (r: number) => `${(r / 1e6).toFixed(2).padStart(8)} M`;
+  console.log(`  ${String(size).padStart(5)}  ${m(copy)}  ${m(set)}  ${fmt(safe)}  ${fmt(lean)}  ${fmt(reserve)}`);
+  rows.push({ size, copyStore: copy, setStore: set, relayWrite: safe, __relayWrite: lean, relayReserveOffset: reserve });
 }
 
 // TypedArray.set into shared memory copies word by word only when source and target addresses

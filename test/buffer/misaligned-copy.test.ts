@@ -5,7 +5,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { relayClose, relayFlush, relayWrite, __relayWrite } from '../../src/index.js';
+import { relayClose, relayFlush, relayWrite, __relayWrite, type RelayChannel } from '../../src/index.js';
 import { openChannel } from '../helpers.js';
 
 interface Msg {
@@ -32,6 +32,15 @@ function source(m: Msg, seq: number): Uint8Array {
   return view;
 }
 
+/** Flushes the channel and reads everything in its buffer. */
+function readBack(chan: RelayChannel): Uint8Array {
+  relayFlush(chan);
+  const reader = chan.buffer(0).reader;
+  const got: number[] = [];
+  for (let part = reader.read(); part && part.length > 0; part = reader.read()) got.push(...part);
+  return Uint8Array.from(got);
+}
+
 test('writes from sources at any offset modulo 8 read back byte for byte', () => {
   fc.assert(
     fc.property(fc.array(msgArb, { minLength: 1, maxLength: 60 }), (msgs) => {
@@ -44,11 +53,7 @@ test('writes from sources at any offset modulo 8 read back byte for byte', () =>
           assert.equal(m.lean ? __relayWrite(chan, src, m.len) : relayWrite(chan, src, m.len), true);
           for (let i = 0; i < m.len; i++) want.push(src[i]!);
         });
-        relayFlush(chan);
-        const reader = chan.buffer(0).reader;
-        const got: number[] = [];
-        for (let part = reader.read(); part && part.length > 0; part = reader.read()) got.push(...part);
-        assert.deepEqual(Uint8Array.from(got), Uint8Array.from(want));
+        assert.deepEqual(readBack(chan), Uint8Array.from(want));
       } finally {
         relayClose(chan);
       }
@@ -98,11 +103,7 @@ test('small messages from reused sources (the word loop) read back byte for byte
             const past = chan.buffer(0).mem.data.subarray(want.length, want.length + 8);
             assert.deepEqual(past, new Uint8Array(8), `message ${seq} wrote past its end`);
           });
-          relayFlush(chan);
-          const reader = chan.buffer(0).reader;
-          const got: number[] = [];
-          for (let part = reader.read(); part && part.length > 0; part = reader.read()) got.push(...part);
-          assert.deepEqual(Uint8Array.from(got), Uint8Array.from(want));
+          assert.deepEqual(readBack(chan), Uint8Array.from(want));
         } finally {
           relayClose(chan);
         }
