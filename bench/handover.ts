@@ -136,7 +136,7 @@ function consumer(job: Job): ConsumerSide {
   return { t1: wall(), received, pickups, fullPickups };
 }
 
-async function once(variant: Variant, size: number): Promise<HandoverRun> {
+async function measure(variant: Variant, size: number): Promise<HandoverRun> {
   let job: Job;
   let close = (): void => {};
   if (variant === 'ring') {
@@ -167,7 +167,7 @@ async function once(variant: Variant, size: number): Promise<HandoverRun> {
 async function main(): Promise<void> {
   const { values: v } = parseArgs({ options: { runs: { type: 'string', default: '3' }, out: { type: 'string' } } });
   const runs: HandoverRun[] = [];
-  for (const size of SIZES) for (let i = 0; i < Number(v.runs); i++) for (const variant of ['ring', 'relayfs'] as const) runs.push(await once(variant, size));
+  for (const size of SIZES) for (let i = 0; i < Number(v.runs); i++) for (const variant of ['ring', 'relayfs'] as const) runs.push(await measure(variant, size));
   const out = v.out === undefined ? fileURLToPath(new URL('../../bench/results/handover.json', import.meta.url)) : resolve(v.out);
   mkdirSync(dirname(out), { recursive: true });
   writeFileSync(

@@ -114,6 +114,7 @@ async function wakeLatency(): Promise<WakeStats> {
   const sleeper = spawn({ role: 'sleeper', ...job });
   const waker = spawn({ role: 'waker', ...job });
   const wakerDone = once(waker, 'message'); // its costs are all stored
+  wakerDone.catch(() => {}); // awaited below; if the sleeper fails first, this must not go unhandled
   try {
     const [{ samples, notAsleep }] = (await once(sleeper, 'message')) as [{ samples: number; notAsleep: number }];
     if (samples === 0) throw new Error(`no wake-up measured (${notAsleep} rounds where the sleeper was not yet asleep)`);

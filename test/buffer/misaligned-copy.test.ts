@@ -85,7 +85,7 @@ test('small messages from reused sources (the word loop) read back byte for byte
       fc.boolean(),
       fc.array(pick, { minLength: 1, maxLength: 120 }),
       (shifts, shared, msgs) => {
-        // Four sources reused across writes, each at its own offset (0 and 4 are 4-aligned), 48 bytes or more.
+        // Four sources reused across writes, each at its own offset 0–3 (only 0 is 4-aligned), 48 bytes or more.
         const sources = shifts.map((shift, s) => {
           const backing = shared ? new Uint8Array(new SharedArrayBuffer(shift + 48 + s)) : new Uint8Array(shift + 48 + s);
           return backing.subarray(shift);
