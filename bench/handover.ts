@@ -1,5 +1,5 @@
 // Where the writer's time goes at 4 KiB and 64 KiB, lossless: relayfs blocking mode (relayWrite,
-// consumer mmap + subbufsConsumed, as bench case relayfs-lossless+mmap) against the lossless
+// consumer mmap + subbufsConsumed, batched publication, as bench case relayfs-lossless+mmap) against the lossless
 // reference ring, interleaved. The producer times every write call; a call over 5 µs is a stall
 // (waiting for room, waking the reader, or the thread stopped). For relayfs the stalls at a
 // sub-buffer switch are counted apart. The consumer counts its pick-ups and how many found the
@@ -143,7 +143,7 @@ async function measure(variant: Variant, size: number): Promise<HandoverRun> {
     job = { role: 'producer', variant, size, sab: ReferenceRing.allocate(RING_BYTES) };
   } else {
     const fs = HostFs.get(`handover-${process.pid}-${Math.random()}`);
-    const chan = relayOpen('cpu', null, SUBBUF, RING_BYTES / SUBBUF, hostfsCallbacks(fs), undefined, { blockingTimeoutMs: 10_000 });
+    const chan = relayOpen('cpu', null, SUBBUF, RING_BYTES / SUBBUF, hostfsCallbacks(fs), undefined, { blockingTimeoutMs: 10_000, publishBatchBytes: 4096 });
     close = () => relayClose(chan);
     job = { role: 'producer', variant, size, handle: chan.handle(), entry: fs.files()[0]!, done: new SharedArrayBuffer(4) };
   }

@@ -25,6 +25,9 @@ function rates(loops: readonly ((n: number) => void)[], n: number): number[] {
 const fs = HostFs.get('write-path');
 const chan = relayOpen('w', null, 256 * 1024, 16, { ...hostfsCallbacks(fs), subbufStart: () => 1 }, undefined, { buffers: 1 });
 chan.claim();
+// The same with batched publication: one compare-and-swap per 4 KiB instead of per message.
+const batched = relayOpen('b', null, 256 * 1024, 16, { ...hostfsCallbacks(fs), subbufStart: () => 1 }, undefined, { buffers: 1, publishBatchBytes: 4096 });
+batched.claim();
 const data = chan.own!.mem.data;
 const shared = new Uint8Array(new SharedArrayBuffer(4 * 1024 * 1024));
 const shared32 = new Int32Array(shared.buffer);
@@ -32,13 +35,13 @@ const word = new Int32Array(new SharedArrayBuffer(64));
 
 console.log(`write path alone (best of ${ROUNDS} interleaved rounds, one thread, no consumer), messages/s and ratio to copy+store`);
 console.log('(copy+store: a word loop up to 48 B, TypedArray.set above; set+store: TypedArray.set at every size, as issue #10 measured it):');
-console.log(`  size    copy+store  set+store   relayWrite        __relayWrite      relayReserveOffset`);
+console.log(`  size    copy+store  set+store   relayWrite        __relayWrite      relayReserveOffset  relayWrite batched  __relayWrite batched`);
 const rows = [];
 for (const size of SIZES) {
   const msg = new Uint8Array(size).fill(7);
   const msg32 = new Int32Array(msg.buffer); // small messages: a word at a time, as the ring and relayWrite copy them
   const n = size <= 256 ? 5_000_000 : size <= 4096 ? 1_000_000 : 100_000;
-  const [copy, set, safe, lean, reserve] = rates(
+  const [copy, set, safe, lean, reserve, batch, leanBatch] = rates(
     [
       (count) => {
         let off = 0;
@@ -72,13 +75,19 @@ for (const size of SIZES) {
           data[at + size - 1] = 7;
         }
       },
+      (count) => {
+        for (let i = 0; i < count; i++) relayWrite(batched, msg, size);
+      },
+      (count) => {
+        for (let i = 0; i < count; i++) __relayWrite(batched, msg, size);
+      },
     ],
     n,
-  ) as [number, number, number, number, number];
+  ) as [number, number, number, number, number, number, number];
   const fmt = (r: number) => `${(r / 1e6).toFixed(2).padStart(7)} M (${(r / copy).toFixed(2)}×)`;
   const m = (r: number) => `${(r / 1e6).toFixed(2).padStart(8)} M`;
-  console.log(`  ${String(size).padStart(5)}  ${m(copy)}  ${m(set)}  ${fmt(safe)}  ${fmt(lean)}  ${fmt(reserve)}`);
-  rows.push({ size, copyStore: copy, setStore: set, relayWrite: safe, __relayWrite: lean, relayReserveOffset: reserve });
+  console.log(`  ${String(size).padStart(5)}  ${m(copy)}  ${m(set)}  ${fmt(safe)}  ${fmt(lean)}  ${fmt(reserve)}   ${fmt(batch)}  ${fmt(leanBatch)}`);
+  rows.push({ size, copyStore: copy, setStore: set, relayWrite: safe, __relayWrite: lean, relayReserveOffset: reserve, relayWriteBatched: batch, __relayWriteBatched: leanBatch });
 }
 
 // TypedArray.set into shared memory copies word by word only when source and target addresses

@@ -100,8 +100,12 @@ export const BLOCK_MS = 62;
 /** Writers asleep waiting for a reader to free a sub-buffer; readers notify CONSUMED only when non-zero. */
 export const ROOM_WAITERS = 63;
 
+// --- settings read by every thread's writer: a line of its own, written once at relayOpen
+/** Batched publication: bytes a writer may copy before it publishes them with one atomic operation; 0 = every message. */
+export const PUBLISH_BATCH = 64;
+
 // --- per-sub-buffer arrays
-export const SLOT_ARRAYS = 64;
+export const SLOT_ARRAYS = 80;
 export const slotPadding = (slot: number): number => SLOT_ARRAYS + slot;
 export const slotMsgs = (n: number, slot: number): number => SLOT_ARRAYS + n + slot;
 export const slotReserve = (n: number, slot: number): number => SLOT_ARRAYS + 2 * n + slot;

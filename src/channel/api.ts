@@ -34,6 +34,19 @@ export interface RelayOpenOptions {
    */
   pretouch?: boolean;
   /**
+   * Batched publication, off by default: a writer copies messages into its
+   * buffer and makes them readable together once this many bytes have
+   * accumulated, at the end of the writing thread's current job (a
+   * microtask), and before its next reserve, flush or close, instead of after
+   * every message. One atomic operation per batch instead of per message:
+   * 1.2-1.4× the rate end to end for messages up to 256 B (see README,
+   * "Batched publication"). Readers of the current sub-buffer (read, not
+   * mmap) see a message later; a worker terminated mid-job loses its
+   * unpublished batch. Whole bytes, 1 to 2^31 - 1 (a batch never crosses a
+   * sub-buffer; 4096 is a good value). Not for a global buffer.
+   */
+  publishBatchBytes?: number;
+  /**
    * Most bytes the channel's buffers may take together (buffers × nSubbufs ×
    * subbufSize); more is ERELAY_NOMEM at open, not a failure when the memory
    * is first touched. Default: see setChannelMemoryLimit.
@@ -95,6 +108,8 @@ export function relayOpen<P = unknown>(
   const nBuffers = options.buffers === undefined ? defaultBuffers : checkSize('options.buffers', options.buffers, MAX_BUFFERS);
   const blockingMs = options.blockingTimeoutMs === undefined ? 0 : checkSize('options.blockingTimeoutMs', options.blockingTimeoutMs, 0x7fffffff);
   const pretouch = options.pretouch === true;
+  const batchBytes = options.publishBatchBytes === undefined ? 0 : checkSize('options.publishBatchBytes', options.publishBatchBytes, 0x7fffffff);
+  if (batchBytes !== 0 && options.global === true) throw invalidArg('options.publishBatchBytes needs a buffer per writer thread, not a global buffer');
   const allocateBuffer = (): BufferMemory => {
     const mem = allocate(subbufSize, nSubbufs);
     if (pretouch) mem.pretouch();
@@ -127,15 +142,18 @@ export function relayOpen<P = unknown>(
   try {
     const first = chan.addBuffer(allocateBuffer());
     first.writer.setBlockingTimeout(blockingMs);
+    first.writer.setPublishBatch(batchBytes);
     first.writer.init();
     let global = chan.isGlobal;
     if (baseFilename !== null) global = createFile(chan, first, baseFilename, parent) || global;
     if (global) {
+      first.writer.setPublishBatch(0); // writers of a global buffer take turns under the lock: each must publish before the next
       chan.markGlobal();
     } else {
       for (let cpu = 1; cpu < nBuffers; cpu++) {
         const buf = chan.addBuffer(allocateBuffer());
         buf.writer.setBlockingTimeout(blockingMs);
+        buf.writer.setPublishBatch(batchBytes);
         buf.writer.init();
         if (baseFilename !== null && createFile(chan, buf, baseFilename, parent)) {
           throw invalidArg('createBufFile set isGlobal for a buffer other than the first');
