@@ -42,6 +42,8 @@ const fs = HostFs.get('alloc');
 const chan = relayOpen('a', null, 256 * 1024, 16, { ...hostfsCallbacks(fs), subbufStart: () => 1 }, undefined, { buffers: 1 });
 const msg = new Uint8Array(SIZE);
 chan.claim();
+const batched = relayOpen('b', null, 256 * 1024, 16, { ...hostfsCallbacks(fs), subbufStart: () => 1 }, undefined, { buffers: 1, publishBatchBytes: 4096 });
+batched.claim();
 const data = chan.own!.mem.data;
 let sink = 0;
 const paths: [string, () => void][] = [
@@ -49,6 +51,7 @@ const paths: [string, () => void][] = [
   ['new Uint8Array(16) (allocates)', () => void (sink += new Uint8Array(16).length)],
   ['relayWrite', () => void relayWrite(chan, msg)],
   ['__relayWrite', () => void __relayWrite(chan, msg)],
+  ['relayWrite, batched publication', () => void relayWrite(batched, msg)],
   ['relayReserveOffset', () => void (data[relayReserveOffset(chan, SIZE)] = 1)],
 ];
 const results: Result[] = [];

@@ -129,6 +129,12 @@ const SPINS_BEFORE_SLEEP = 64;
 
 /** Most messages in one publication batch: their ends are kept, to write them again if another thread switched. */
 const MAX_BATCH_MESSAGES = 1024;
+/**
+ * Larger messages are published one by one even in batched mode: their copy
+ * outweighs the atomic operation, and batching 4 KiB messages measured
+ * 10-30 % slower end to end (docs/performance.md).
+ */
+const BATCH_MESSAGE_MAX = 512;
 
 /** queueMicrotask where the host has it (every web and server runtime), else a promise job. */
 const queueTask: (task: () => void) => void =
@@ -239,7 +245,7 @@ export class BufferWriter {
     // loads; copying now could spill into the new sub-buffer's header.
     if (end > limit || off < limit - this.subbufSize || k < 0) return this.writeLocked(src, length);
     this.copy(src, length, off);
-    if (this.batchBytes !== 0) return this.beginBatch(k, off, end, limit);
+    if (this.batchBytes !== 0 && length <= BATCH_MESSAGE_MAX) return this.beginBatch(k, off, end, limit);
     c[OFFS + ((k + 1) & 3)] = end;
     if (c[HOLD] !== 0) Atomics.store(c, HOLD, 0); // the reservation before is filled; atomic, so a reader that sees the hold gone sees its bytes
     if (Atomics.compareExchange(c, COUNT, k, k + 1) !== k) return this.writeLocked(src, length);
@@ -521,8 +527,8 @@ export class BufferWriter {
     const n = this.pending;
     const off = this.pendEnd;
     const end = off + length;
-    if (end > this.pendLimit || n === MAX_BATCH_MESSAGES) {
-      this.publishPending(); // the message goes to the next sub-buffer (or is too big): the batch goes first
+    if (end > this.pendLimit || n === MAX_BATCH_MESSAGES || length > BATCH_MESSAGE_MAX) {
+      this.publishPending(); // the message goes to the next sub-buffer, or on its own: the batch goes first
       return this.write(src, length);
     }
     this.copy(src, length, off);
