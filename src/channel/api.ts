@@ -39,11 +39,12 @@ export interface RelayOpenOptions {
    * accumulated, at the end of the writing thread's current job (a
    * microtask), and before its next reserve, flush or close, instead of after
    * every message. One atomic operation per batch instead of per message:
-   * 1.2-1.4× the rate end to end for messages up to 256 B (see README,
-   * "Batched publication"). Readers of the current sub-buffer (read, not
-   * mmap) see a message later; a worker terminated mid-job loses its
-   * unpublished batch. Whole bytes, 1 to 2^31 - 1 (a batch never crosses a
-   * sub-buffer; 4096 is a good value). Not for a global buffer.
+   * 1.1-1.5× the rate end to end for messages up to 256 B (see README,
+   * "Batched publication"); messages above 512 B are still published one by
+   * one. Readers of the current sub-buffer (read, not mmap) see a message
+   * later; a worker terminated mid-job loses its unpublished batch. Whole
+   * bytes, 1 to 2^31 - 1 (a batch never crosses a sub-buffer; 4096 is a good
+   * value). Not for a global buffer.
    */
   publishBatchBytes?: number;
   /**
