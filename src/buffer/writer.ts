@@ -25,9 +25,9 @@
  * to the buffer; a microtask publishes the rest at the end of its current
  * job. The compare-and-swap is a locked instruction that waits for the
  * message's stores to reach the cache: once per message it cost 12-31 % of
- * the rate end to end at 16-256 B (docs/performance.md). A batch whose sub-buffer another
- * thread switched meanwhile (a flush) is written again, message by message,
- * under the lock, so nothing is lost or counted twice.
+ * the rate end to end at 16-256 B (docs/performance.md). A batch whose
+ * sub-buffer another thread switched meanwhile (a flush) is written again,
+ * message by message, under the lock, so nothing is lost or counted twice.
  */
 import {
   type BufferMemory,
