@@ -47,6 +47,9 @@ test('lossless and batched, flushed from another thread all the while: every mes
       readSome(chan, read);
       await nextTurn();
     }
+    // The writer reported from the job that wrote its last batch, which the end of that job
+    // publishes: the thread's exit comes after.
+    await exited;
     relayFlush(chan);
     while (readSome(chan, read) > 0);
     assert.equal(result.error, undefined);
@@ -57,7 +60,6 @@ test('lossless and batched, flushed from another thread all the while: every mes
     );
     const s = chan.buffers[0]!.reader.stats();
     assert.deepEqual([s.messagesWritten, s.droppedFull], [count, 0]);
-    await exited;
   } finally {
     relayClose(chan);
   }
