@@ -542,8 +542,7 @@ export class BufferWriter {
 
   /** The message just copied to [off, end) starts a batch instead of being published. */
   private beginBatch(k: number, off: number, end: number, limit: number): true {
-    const c = this.ctrl;
-    if (c[HOLD] !== 0) Atomics.store(c, HOLD, 0); // the reservation before is filled
+    this.releaseHold(); // the reservation before is filled
     this.pendK = k;
     this.pendStart = off;
     this.pendEnd = end;
