@@ -1,11 +1,13 @@
-// Where the writer's time goes at 4 KiB and 64 KiB, lossless: relayfs blocking mode (relayWrite,
+// Where the writer's time goes at 256 B, 4 KiB and 64 KiB, lossless: relayfs blocking mode (relayWrite,
 // consumer mmap + subbufsConsumed, batched publication, as bench case relayfs-lossless+mmap) against the lossless
 // reference ring, interleaved. The producer times every write call; a call over 5 µs is a stall
 // (waiting for room, waking the reader, or the thread stopped). For relayfs the stalls at a
 // sub-buffer switch are counted apart. The consumer counts its pick-ups and how many found the
-// buffer full (every sub-buffer ready: the writer had to wait).
+// buffer full (every sub-buffer ready: the writer had to wait). On Linux both threads also count
+// how often the scheduler switched them out while they could run (involuntary context switches,
+// /proc/thread-self/status): a woken reader placed on the writer's core preempts the writer.
 // Run alone: node dist/bench/handover.js [--runs N] [--out PATH]; writes bench/results/handover.json.
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -15,7 +17,7 @@ import { newMessage, readStamp, stamp } from './message.js';
 import { ReferenceRing } from './reference-ring.js';
 import { RING_BYTES } from './types.js';
 
-const SIZES = [4096, 65536];
+const SIZES = [256, 4096, 65536];
 const SUBBUF = 256 * 1024;
 const DURATION_MS = 200;
 const STALL_MS = 0.005;
@@ -34,6 +36,8 @@ interface ProducerSide {
   /** relayfs: stalls in the call that switched sub-buffers. */
   switchStalls: number;
   switchStallMs: number;
+  /** Involuntary context switches of the producer thread during the run (null where not measurable). */
+  producerPreempted: number | null;
 }
 
 interface ConsumerSide {
@@ -42,6 +46,8 @@ interface ConsumerSide {
   /** relayfs: times ready() returned sub-buffers, and how many of those found all of them ready. */
   pickups: number;
   fullPickups: number;
+  /** Involuntary context switches of the consumer thread, from its start to its end (null where not measurable). */
+  consumerPreempted: number | null;
 }
 
 export interface HandoverRun extends Omit<ProducerSide, 't0'>, Omit<ConsumerSide, 't1'> {
@@ -49,6 +55,21 @@ export interface HandoverRun extends Omit<ProducerSide, 't0'>, Omit<ConsumerSide
   size: number;
   gigabytesPerSecond: number;
 }
+
+/** This thread's involuntary context switches so far (Linux), or null. */
+function preempted(): number | null {
+  try {
+    const m = /^nonvoluntary_ctxt_switches:\s*(\d+)/m.exec(readFileSync('/proc/thread-self/status', 'utf8'));
+    return m ? Number(m[1]) : null;
+  } catch {
+    return null;
+  }
+}
+
+const since = (before: number | null): number | null => {
+  const now = preempted();
+  return before === null || now === null ? null : now - before;
+};
 
 /** Wall-clock milliseconds comparable across threads (each worker's performance.now() has its own origin). */
 const wall = (): number => performance.timeOrigin + performance.now();
@@ -74,7 +95,8 @@ async function producer(job: Job): Promise<ProducerSide> {
     };
   }
   const perSubbuf = SUBBUF / size;
-  const r = { t0: wall(), sent: 0, ms: 0, stalls: 0, stallMs: 0, switchStalls: 0, switchStallMs: 0 };
+  const r = { t0: wall(), sent: 0, ms: 0, stalls: 0, stallMs: 0, switchStalls: 0, switchStallMs: 0, producerPreempted: null as number | null };
+  const before = preempted();
   const start = performance.now();
   const end = start + DURATION_MS;
   for (let seq = 0; performance.now() < end; seq++) {
@@ -92,12 +114,14 @@ async function producer(job: Job): Promise<ProducerSide> {
     }
   }
   r.ms = performance.now() - start;
+  r.producerPreempted = since(before);
   finish();
   return r;
 }
 
 function consumer(job: Job): ConsumerSide {
   const { size } = job;
+  const before = preempted();
   let received = 0;
   let pickups = 0;
   let fullPickups = 0;
@@ -133,7 +157,7 @@ function consumer(job: Job): ConsumerSide {
     map.unmap();
     file.close();
   }
-  return { t1: wall(), received, pickups, fullPickups };
+  return { t1: wall(), received, pickups, fullPickups, consumerPreempted: since(before) };
 }
 
 async function measure(variant: Variant, size: number): Promise<HandoverRun> {
@@ -185,12 +209,14 @@ async function main(): Promise<void> {
     ) + '\n',
   );
   console.log(`hand-over, lossless, ${DURATION_MS} ms per run: the writer's calls over ${STALL_MS * 1000} µs (stalls), and the consumer's pick-ups`);
-  console.log('  size   variant   GB/s  stalls (ms of 200)  at a switch (ms)  pick-ups  finding it full');
+  console.log('(at 256 B the two clock reads around each call are most of its cost: compare stalls and switches, not the rate, with run.ts)');
+  console.log('  size   variant   GB/s  stalls (ms of 200)  at a switch (ms)  pick-ups  finding it full  preempted: writer  reader');
   for (const r of runs) {
     const sw = r.variant === 'relayfs' ? `${r.switchStalls} (${r.switchStallMs.toFixed(1)})` : '—';
     const pick = r.variant === 'relayfs' ? `${String(r.pickups).padStart(8)}  ${String(r.fullPickups).padStart(15)}` : `${'—'.padStart(8)}  ${'—'.padStart(15)}`;
+    const pre = `${String(r.producerPreempted ?? '—').padStart(17)}  ${String(r.consumerPreempted ?? '—').padStart(6)}`;
     console.log(
-      `  ${String(r.size).padStart(5)}  ${r.variant.padEnd(8)} ${r.gigabytesPerSecond.toFixed(2).padStart(5)}  ${`${r.stalls} (${r.stallMs.toFixed(1)})`.padStart(18)}  ${sw.padStart(16)}  ${pick}`,
+      `  ${String(r.size).padStart(5)}  ${r.variant.padEnd(8)} ${r.gigabytesPerSecond.toFixed(2).padStart(5)}  ${`${r.stalls} (${r.stallMs.toFixed(1)})`.padStart(18)}  ${sw.padStart(16)}  ${pick}  ${pre}`,
     );
   }
   console.log(`wrote ${out}`);
