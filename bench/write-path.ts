@@ -125,5 +125,27 @@ const [alignedRate, shiftedRate] = rates(
 console.log(
   `  8-aligned ${(alignedRate / 1e6).toFixed(2)} M (${((alignedRate * 4096) / 1e9).toFixed(1)} GB/s)   byteOffset 4 ${(shiftedRate / 1e6).toFixed(2)} M (${((shiftedRate * 4096) / 1e9).toFixed(1)} GB/s; ${(shiftedRate / alignedRate).toFixed(2)}× the aligned rate)`,
 );
+
+// What a message costs when the buffer is full in no-overwrite mode: dropped and counted (droppedFull).
+// It takes the buffer's lock to count it, so it costs more than a successful small write.
+const full = relayOpen('f', null, 4096, 2, hostfsCallbacks(fs), undefined, { buffers: 1 });
+full.claim();
+const small = new Uint8Array(256).fill(7);
+while (relayWrite(full, small));
+const [dropRate, writeRate] = rates(
+  [
+    (count) => {
+      for (let i = 0; i < count; i++) relayWrite(full, small);
+    },
+    (count) => {
+      for (let i = 0; i < count; i++) relayWrite(chan, small);
+    },
+  ],
+  2_000_000,
+) as [number, number];
+console.log(
+  `relayWrite of 256 B into a full buffer (no-overwrite: dropped and counted) ${(dropRate / 1e6).toFixed(2)} M/s, ${(1e9 / dropRate).toFixed(0)} ns each; a write that lands ${(writeRate / 1e6).toFixed(2)} M/s (a drop costs ${(writeRate / dropRate).toFixed(2)}× a write)`,
+);
 export const results = rows;
 export const alignment = { setAligned4KiB: setAligned, setByteOffset4: setShifted, aligned4KiB: alignedRate, byteOffset4: shiftedRate };
+export const dropWhenFull = { size: 256, dropsPerSecond: dropRate, writesPerSecond: writeRate };
