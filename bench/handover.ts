@@ -5,7 +5,7 @@
 // sub-buffer switch are counted apart. The consumer counts its pick-ups and how many found the
 // buffer full (every sub-buffer ready: the writer had to wait). On Linux both threads also count
 // how often the scheduler switched them out while they could run (involuntary context switches,
-// /proc/thread-self/status): a woken reader placed on the writer's core preempts the writer.
+// /proc/thread-self/status): a reader woken onto the writer's core would preempt the writer.
 // Run alone: node dist/bench/handover.js [--runs N] [--out PATH]; writes bench/results/handover.json.
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
